@@ -1,0 +1,338 @@
+"""The autograd engine: Function (one graph node per op application) and backward().
+
+Every op is a subclass of Function with `forward(*arrays)` and `backward(*grads)` side by side.
+Calling a Function on tensors runs forward on their arrays and, when gradients are wanted,
+records the call as a node: the op, its inputs, what forward saved, and the name scope.
+`backward()` orders the nodes without recursion (each node waits until all its consumers have
+sent their gradients), calls each node's backward once, and releases what it saved.
+"""
+import functools
+import itertools
+import weakref
+
+from . import backend
+from .tensor import Tensor
+
+
+class _State:
+    """Global switches read on every op call."""
+    __slots__ = ("grad_enabled", "scope", "anomaly")
+
+    def __init__(self):
+        self.grad_enabled = True
+        self.scope = ()           # tuple of names, e.g. ("encoder", "lstm", "l0", "t=3")
+        self.anomaly = False
+
+
+_state = _State()
+_ids = itertools.count()          # creation counter: stable node ids and tie-breaks
+
+
+# ----------------------------------------------------------------------------- modes and scopes
+
+class no_grad:
+    """Context manager and decorator: ops inside record no graph (inference, optimizer steps)."""
+    enabled = False
+
+    def __enter__(self):
+        self._prev = _state.grad_enabled
+        _state.grad_enabled = self.enabled
+
+    def __exit__(self, *exc):
+        _state.grad_enabled = self._prev
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with type(self)():
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+class enable_grad(no_grad):
+    """Context manager and decorator: record the graph again inside a no_grad block."""
+    enabled = True
+
+
+def is_grad_enabled():
+    return _state.grad_enabled
+
+
+class scope:
+    """Context manager naming the nodes created inside it: `with mg.scope('t=3'): ...`.
+
+    Scopes nest; each node records the tuple of names active when it was created (viz groups by it).
+    """
+    __slots__ = ("name", "_prev")
+
+    def __init__(self, name):
+        self.name = str(name)
+
+    def __enter__(self):
+        self._prev = _state.scope
+        _state.scope = self._prev + (self.name,)
+        return self
+
+    def __exit__(self, *exc):
+        _state.scope = self._prev
+
+
+def current_scope():
+    return _state.scope
+
+
+class detect_anomaly:
+    """Context manager: the first op whose forward output or backward gradient holds NaN/Inf
+    raises a RuntimeError naming the op and its scope."""
+
+    def __init__(self, enabled=True):
+        self.enabled = enabled
+
+    def __enter__(self):
+        self._prev = _state.anomaly
+        _state.anomaly = self.enabled
+
+    def __exit__(self, *exc):
+        _state.anomaly = self._prev
+
+
+def _check_finite(node, arrays, what):
+    for i, a in enumerate(arrays):
+        if a is not None and a.dtype.kind == "f" and not bool(backend.array_module(a).isfinite(a).all()):
+            where = "/".join(node.scope) or "<top level>"
+            raise RuntimeError(f"detect_anomaly: {node.name} (node #{node.id}, scope '{where}') "
+                               f"produced NaN or Inf in its {what} {i} (shape {tuple(a.shape)})")
+
+
+# ----------------------------------------------------------------------------- errors
+
+def describe(arrays):
+    """'float32[2, 3] on cpu, int64[5] on cpu': the inputs as error messages name them."""
+    return ", ".join(f"{a.dtype}{list(a.shape)} on {backend.device_of(a)}" for a in arrays)
+
+
+def op_error(exc_type, op, message):
+    """An exception whose text starts with the op's name; marked so it is not wrapped twice."""
+    err = exc_type(f"{op}: {message}")
+    err._minigrad_named = True
+    return err
+
+
+# ----------------------------------------------------------------------------- Function
+
+def sum_to(g, shape):
+    """Sum gradient `g` down to `shape`: the backward of NumPy broadcasting."""
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+    return g.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+class Function:
+    """Base class of every differentiable op; an instance is one node of the graph.
+
+    Subclasses define `forward(self, *arrays) -> array (or tuple of arrays)` and
+    `backward(self, *grads) -> one gradient (or None) per input`, saving on `self` what backward needs.
+    `self.needs_grad[i]` tells backward whether input i wants a gradient.
+    """
+    __slots__ = ("inputs", "needs_grad", "n_out", "scope", "id", "_retained", "_released", "__dict__", "__weakref__")
+
+    @property
+    def name(self):
+        return type(self).__name__
+
+    def __call__(self, *inputs):
+        tensors = _lift_inputs(inputs)
+        arrays = [t.data for t in tensors]
+        kind = type(arrays[0])
+        for a in arrays:
+            if type(a) is not kind and backend.device_of(a) != backend.device_of(arrays[0]):
+                raise op_error(RuntimeError, self.name, f"expected all inputs on one device, got {describe(arrays)}")
+        try:
+            out = self.forward(*arrays)
+        except (ValueError, IndexError, TypeError) as e:
+            if getattr(e, "_minigrad_named", False):
+                raise
+            raise op_error(type(e) if type(e) in (ValueError, IndexError, TypeError) else ValueError,
+                           self.name, f"{e} (inputs: {describe(arrays)})") from None
+        multi = type(out) is tuple
+        outs = out if multi else (out,)
+        if not backend.is_array(outs[0]):
+            outs = tuple(backend.array_module(arrays[0]).asarray(o) for o in outs)
+        if _state.anomaly:
+            self.scope, self.id = _state.scope, -1
+            _check_finite(self, outs, "output")
+
+        requires = False
+        if _state.grad_enabled:
+            needs = tuple([t._requires_grad for t in tensors])
+            requires = True in needs
+        if requires:
+            self.inputs = tensors
+            self.needs_grad = needs
+            self.n_out = len(outs)
+            self.scope = _state.scope
+            self.id = next(_ids)
+            self._retained = None
+            self._released = False
+            results = tuple(Tensor._make(o, True, self, i) for i, o in enumerate(outs))
+        else:
+            results = tuple(Tensor._make(o) for o in outs)
+        return results if multi else results[0]
+
+    def forward(self, *arrays):
+        raise NotImplementedError
+
+    def backward(self, *grads):
+        raise NotImplementedError
+
+    def retain_output(self, tensor):
+        if self._retained is None:
+            self._retained = {}
+        self._retained[tensor._index] = weakref.ref(tensor)
+
+    def release(self):
+        """Drop saved arrays and links to inputs; the graph can no longer be walked backward."""
+        vars(self).clear()
+        self.inputs = ()
+        self._released = True
+
+    def __repr__(self):
+        return f"<{self.name} node #{self.id}>"
+
+
+def _lift_inputs(inputs):
+    """Tensors pass through; Python numbers and arrays become constant tensors.
+
+    A Python number takes the dtype and device of the first tensor input (so `x * 2` stays float32).
+    """
+    like = None
+    for x in inputs:
+        if isinstance(x, Tensor):
+            like = x
+            break
+    out = []
+    for x in inputs:
+        if isinstance(x, Tensor):
+            out.append(x)
+        elif backend.is_array(x):
+            out.append(Tensor._make(x))
+        elif isinstance(x, (int, float, bool)) and like is not None:
+            dtype = like.data.dtype
+            if isinstance(x, float) and dtype.kind != "f":
+                dtype = backend.default_dtype()
+            out.append(Tensor._make(backend.array_module(like.data).asarray(x, dtype=dtype)))
+        else:
+            out.append(Tensor(x))
+    return tuple(out)
+
+
+# ----------------------------------------------------------------------------- backward
+
+def backward(root, grad=None, retain_graph=False):
+    """Backpropagate from `root`, accumulating gradients into the .grad of leaves (and retained tensors)."""
+    if not root._requires_grad:
+        raise RuntimeError(f"backward: the tensor (shape {root.shape}) does not require grad and has no "
+                           "grad_fn; did you create it under no_grad() or forget requires_grad=True?")
+    seed = _seed_gradient(root, grad)
+    node = root.grad_fn
+    if node is None:
+        _accumulate(root, seed)
+        return
+    if node._released:
+        raise _released_error(node)
+
+    pending = _count_consumers(node)
+    grads = {node: {root._index: seed}}
+    ready = [node]
+    anomaly = _state.anomaly
+    while ready:
+        node = ready.pop()
+        gys = grads.pop(node, None)
+        gxs = None
+        if gys is not None:
+            if node._retained:
+                for i, ref in node._retained.items():
+                    t = ref()
+                    if t is not None and i in gys:
+                        _accumulate(t, gys[i])
+            gxs = node.backward(*[gys.get(i) for i in range(node.n_out)]) if node.n_out > 1 else node.backward(gys[0])
+            if type(gxs) is not tuple:
+                gxs = (gxs,)
+            if anomaly:
+                _check_finite(node, gxs, "gradient for input")
+        inputs = node.inputs
+        if not retain_graph:
+            node.release()
+        for k, t in enumerate(inputs):
+            gx = gxs[k] if gxs is not None else None
+            if gx is not None and gx.shape != t.data.shape:
+                raise RuntimeError(f"backward: {node.name} returned a gradient of shape {gx.shape} for input {k} "
+                                   f"of shape {t.data.shape} (a bug in that op's backward)")
+            parent = t.grad_fn
+            if parent is None:
+                if gx is not None and t._requires_grad:
+                    _accumulate(t, gx)
+                continue
+            if parent._released:
+                raise _released_error(parent)
+            if gx is not None:
+                slot = grads.get(parent)
+                if slot is None:
+                    grads[parent] = {t._index: gx}
+                elif t._index in slot:
+                    slot[t._index] = slot[t._index] + gx
+                else:
+                    slot[t._index] = gx
+            pending[parent] -= 1
+            if pending[parent] == 0:
+                ready.append(parent)
+
+
+def _seed_gradient(root, grad):
+    if grad is None:
+        if root.data.size != 1:
+            raise RuntimeError(f"backward: grad can be implied only for a single-element output, got shape "
+                               f"{root.shape}; pass grad= with that shape (e.g. loss.sum().backward())")
+        return backend.array_module(root.data).ones_like(root.data)
+    g = grad.data if isinstance(grad, Tensor) else grad
+    if not backend.is_array(g):
+        g = backend.array_module(root.data).asarray(g, dtype=root.dtype)
+    if backend.device_of(g) != root.device:
+        raise RuntimeError(f"backward: grad is on {backend.device_of(g)} but the output is on {root.device}")
+    if g.shape != root.shape:
+        raise RuntimeError(f"backward: grad has shape {tuple(g.shape)}, expected the output's shape {root.shape}")
+    return g.astype(root.dtype, copy=False)
+
+
+def _count_consumers(start):
+    """For each node reachable from `start`, how many edges lead into it (iterative DFS)."""
+    pending = {start: 0}
+    stack = [start]
+    while stack:
+        node = stack.pop()
+        for t in node.inputs:
+            parent = t.grad_fn
+            if parent is None:
+                continue
+            if parent in pending:
+                pending[parent] += 1
+            else:
+                pending[parent] = 1
+                stack.append(parent)
+    return pending
+
+
+def _accumulate(t, g):
+    """t.grad += g (the first gradient is copied: g may be shared with other tensors)."""
+    if t.grad is None:
+        t.grad = Tensor._make(g.copy())
+    else:
+        t.grad.data += g
+
+
+def _released_error(node):
+    return RuntimeError(f"backward: trying to backward through the graph a second time ({node.name} "
+                        f"node #{node.id} has already been released). Pass retain_graph=True to the first "
+                        "backward() if you need to call it twice.")

@@ -1,0 +1,81 @@
+"""Ways to make tensors: from data, filled with a constant, or random (seeded by mg.manual_seed)."""
+from . import backend
+from .tensor import Tensor
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False):
+    """A new leaf tensor holding a copy of `data`. Python floats become the default dtype (float32)."""
+    return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def _shape(shape):
+    if len(shape) == 1 and not isinstance(shape[0], int):
+        shape = tuple(shape[0])
+    if any(not isinstance(n, int) or n < 0 for n in shape):
+        raise ValueError(f"shape: expected non-negative ints, got {shape}")
+    return tuple(shape)
+
+
+def _leaf(data, requires_grad):
+    t = Tensor._make(data)
+    t.requires_grad = requires_grad
+    return t
+
+
+def _float_dtype(dtype):
+    return backend.default_dtype() if dtype is None else backend.as_dtype(dtype)
+
+
+def zeros(*shape, dtype=None, device=None, requires_grad=False):
+    xp = backend.xp_for(device)
+    return _leaf(xp.zeros(_shape(shape), dtype=_float_dtype(dtype)), requires_grad)
+
+
+def ones(*shape, dtype=None, device=None, requires_grad=False):
+    xp = backend.xp_for(device)
+    return _leaf(xp.ones(_shape(shape), dtype=_float_dtype(dtype)), requires_grad)
+
+
+def full(shape, value, dtype=None, device=None, requires_grad=False):
+    xp = backend.xp_for(device)
+    if dtype is None:
+        dtype = backend.host_array(value).dtype
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    return _leaf(xp.full(_shape(shape), value, dtype=backend.as_dtype(dtype)), requires_grad)
+
+
+def zeros_like(t, dtype=None, requires_grad=False):
+    return zeros(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+
+
+def ones_like(t, dtype=None, requires_grad=False):
+    return ones(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+
+
+def arange(start, stop=None, step=1, dtype=None, device=None, requires_grad=False):
+    """Evenly spaced values in [start, stop): int64 for int arguments, else the default float dtype."""
+    if stop is None:
+        start, stop = 0, start
+    if dtype is None:
+        ints = all(isinstance(v, int) for v in (start, stop, step))
+        dtype = backend.int64 if ints else backend.default_dtype()
+    xp = backend.xp_for(device)
+    return _leaf(xp.arange(start, stop, step, dtype=backend.as_dtype(dtype)), requires_grad)
+
+
+def randn(*shape, dtype=None, device=None, requires_grad=False):
+    """Standard normal samples from the device's generator."""
+    data = backend.random_normal(_shape(shape), _float_dtype(dtype), backend.normalize_device(device))
+    return _leaf(data, requires_grad)
+
+
+def rand(*shape, dtype=None, device=None, requires_grad=False):
+    """Uniform samples in [0, 1) from the device's generator."""
+    data = backend.random_uniform(_shape(shape), _float_dtype(dtype), backend.normalize_device(device))
+    return _leaf(data, requires_grad)
+
+
+def randint(low, high, shape, device=None):
+    """Integers in [low, high) (int64)."""
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    return _leaf(backend.random_integers(low, high, shape, backend.normalize_device(device)), False)

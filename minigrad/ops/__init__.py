@@ -1,0 +1,167 @@
+"""The lower-case faces of the ops: `mg.tanh(x)` is `Tanh()(x)`. Each op's class holds its math."""
+from .. import backend
+from ..autograd import _lift_inputs, describe, op_error
+from ..tensor import Tensor
+from .arithmetic import Add, Div, Mul, Neg, Pow, Sub
+from .index import Cat, GetItem, Stack, Where
+from .matmul import MatMul
+from .reduce import Max, Mean, Min, Sum
+from .shape import BroadcastTo, Cast, Permute, Reshape, ToDevice
+from .unary import Abs, Clip, Exp, Log, ReLU, Sigmoid, Sqrt, Tanh
+
+
+def add(a, b): return Add()(a, b)
+def sub(a, b): return Sub()(a, b)
+def mul(a, b): return Mul()(a, b)
+def div(a, b): return Div()(a, b)
+def pow(a, b): return Pow()(a, b)
+def neg(x): return Neg()(x)
+def matmul(a, b): return MatMul()(a, b)
+def exp(x): return Exp()(x)
+def log(x): return Log()(x)
+def tanh(x): return Tanh()(x)
+def sigmoid(x): return Sigmoid()(x)
+def relu(x): return ReLU()(x)
+def sqrt(x): return Sqrt()(x)
+def abs(x): return Abs()(x)
+def cast(x, dtype): return Cast(dtype)(x)
+def to_device(x, device): return ToDevice(device)(x)
+
+
+def clip(x, lo=None, hi=None):
+    """Limit values to [lo, hi]; either bound may be None."""
+    if lo is None and hi is None:
+        raise ValueError("Clip: at least one of lo and hi must be given")
+    return Clip(lo, hi)(x)
+
+
+def _reduction(cls, x, axis, keepdims, dim, keepdim):
+    axis = dim if dim is not None else axis
+    keepdims = keepdim if keepdim is not None else keepdims
+    if isinstance(axis, list):
+        axis = tuple(axis)
+    return cls(axis, keepdims)(x)
+
+
+def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    return _reduction(Sum, x, axis, keepdims, dim, keepdim)
+
+
+def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    return _reduction(Mean, x, axis, keepdims, dim, keepdim)
+
+
+def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Largest values along `axis` (values only). Tied maxima share the gradient equally."""
+    return _reduction(Max, x, axis, keepdims, dim, keepdim)
+
+
+def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Smallest values along `axis` (values only). Tied minima share the gradient equally."""
+    return _reduction(Min, x, axis, keepdims, dim, keepdim)
+
+
+def reshape(x, *shape):
+    """reshape(x, 2, 3) or reshape(x, (2, 3)); one entry may be -1."""
+    if len(shape) == 1 and not isinstance(shape[0], int):
+        shape = tuple(shape[0])
+    return Reshape(shape)(x)
+
+
+def permute(x, axes):
+    return Permute(axes)(x)
+
+
+def transpose(x, a=0, b=1):
+    """Swap axes a and b (PyTorch's transpose); `x.T` reverses all axes."""
+    a, b = (_axes_or_error("Transpose", axis, x.ndim)[0] for axis in (a, b))
+    axes = list(range(x.ndim))
+    axes[a], axes[b] = axes[b], axes[a]
+    return Permute(axes)(x)
+
+
+def squeeze(x, axis=None):
+    """Remove size-1 axes (all of them, or the ones named)."""
+    axes = [i for i, n in enumerate(x.shape) if n == 1] if axis is None else \
+        _axes_or_error("Squeeze", axis, x.ndim)
+    for a in axes:
+        if x.shape[a] != 1:
+            raise op_error(ValueError, "Squeeze", f"axis {a} has size {x.shape[a]}, expected 1 (shape {x.shape})")
+    return Reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))(x)
+
+
+def unsqueeze(x, axis):
+    """Insert a size-1 axis at position `axis` (negative counts from the end of the result)."""
+    a = _axes_or_error("Unsqueeze", axis, x.ndim + 1)[0]
+    return Reshape(x.shape[:a] + (1,) + x.shape[a:])(x)
+
+
+def broadcast_to(x, shape):
+    return BroadcastTo(shape)(x)
+
+
+def _axes_or_error(op, axis, ndim):
+    try:
+        return backend.normalize_axis(axis, ndim)
+    except (ValueError, TypeError) as e:
+        raise op_error(type(e), op, str(e)) from None
+
+
+def getitem(x, index):
+    """x[index]: ints, slices, None, ..., boolean masks, integer arrays (repeats accumulate)."""
+    return GetItem(_plain_index(index, x.data))(x)
+
+
+def _plain_index(index, data):
+    """Turn Tensors and lists inside an index into arrays on the data's device."""
+    if isinstance(index, tuple):
+        return tuple(_plain_index(i, data) for i in index)
+    if isinstance(index, Tensor):
+        index = index.data
+    elif isinstance(index, list):
+        index = backend.host_array(index)
+    if backend.is_array(index):
+        if index.dtype.kind not in "iub":
+            raise op_error(IndexError, "GetItem", f"index arrays must be integers or booleans, got {index.dtype}")
+        index = backend.to_device(index, backend.device_of(data))
+    return index
+
+
+def cat(tensors, axis=0, *, dim=None):
+    """Join tensors along an existing axis."""
+    return Cat(dim if dim is not None else axis)(*_sequence("Cat", tensors))
+
+
+def stack(tensors, axis=0, *, dim=None):
+    """Join tensors of equal shape along a new axis."""
+    return Stack(dim if dim is not None else axis)(*_sequence("Stack", tensors))
+
+
+def _sequence(op, tensors):
+    tensors = list(tensors)
+    if not tensors:
+        raise op_error(ValueError, op, "expected a non-empty sequence of tensors")
+    return tensors
+
+
+def where(cond, a, b):
+    """Elementwise choice: a where cond is true, else b."""
+    cond = cond.data if isinstance(cond, Tensor) else cond
+    return Where()(cond, a, b)
+
+
+_COMPARE = {"eq": "equal", "ne": "not_equal", "lt": "less", "le": "less_equal",
+            "gt": "greater", "ge": "greater_equal"}
+
+
+def compare(kind, a, b):
+    """Elementwise comparison -> boolean tensor (no gradient flows through it)."""
+    x, y = _lift_inputs((a, b))
+    if x.device != y.device:
+        raise op_error(RuntimeError, f"compare({kind})", f"expected both inputs on one device, got "
+                                                         f"{describe((x.data, y.data))}")
+    xp = backend.array_module(x.data)
+    try:
+        return Tensor._make(getattr(xp, _COMPARE[kind])(x.data, y.data))
+    except ValueError as e:
+        raise op_error(ValueError, f"compare({kind})", f"{e} (inputs: {describe((x.data, y.data))})") from None

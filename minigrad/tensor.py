@@ -1,0 +1,248 @@
+"""Tensor: an array (NumPy or CuPy) plus what autograd needs to differentiate through it.
+
+A tensor made by an op remembers that op's node (`grad_fn`); a tensor made by the user is a
+leaf. `loss.backward()` walks the nodes back to the leaves and fills their `.grad`.
+The arithmetic methods below only forward to the op functions in `minigrad.ops`.
+"""
+from . import backend
+
+
+class Tensor:
+    __slots__ = ("data", "grad", "_requires_grad", "grad_fn", "_index", "_retains_grad", "__weakref__")
+    __array_ufunc__ = None        # `ndarray + Tensor` defers to Tensor.__radd__ instead of unwrapping
+
+    def __init__(self, data, dtype=None, device=None, requires_grad=False):
+        """A leaf tensor holding a copy of `data` (list, number, NumPy/CuPy array or Tensor)."""
+        self.data = as_array(data, dtype, device)
+        self.grad = None
+        self.grad_fn = None       # the Function node that produced this tensor (None for leaves)
+        self._index = 0           # which output of grad_fn this tensor is
+        self._retains_grad = False
+        self._requires_grad = False
+        self.requires_grad = requires_grad
+
+    @classmethod
+    def _make(cls, data, requires_grad=False, grad_fn=None, index=0):
+        """Fast internal constructor used by ops: no checks."""
+        t = cls.__new__(cls)
+        t.data = data
+        t.grad = None
+        t._requires_grad = requires_grad
+        t.grad_fn = grad_fn
+        t._index = index
+        t._retains_grad = False
+        return t
+
+    # ------------------------------------------------------------------ attributes
+    @property
+    def requires_grad(self):
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag):
+        flag = bool(flag)
+        if flag and not backend.is_floating(self.data.dtype):
+            raise TypeError(f"requires_grad: only floating point tensors can require gradients, "
+                            f"got dtype {self.data.dtype} (shape {self.shape})")
+        if not flag and self.grad_fn is not None:
+            raise RuntimeError("requires_grad: cannot switch off gradients of a non-leaf tensor; "
+                               "use .detach() instead")
+        self._requires_grad = flag
+
+    def requires_grad_(self, flag=True):
+        self.requires_grad = flag
+        return self
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def device(self):
+        return backend.device_of(self.data)
+
+    @property
+    def is_leaf(self):
+        return self.grad_fn is None
+
+    @property
+    def T(self):
+        """All axes reversed (as NumPy's .T)."""
+        return _ops.permute(self, tuple(reversed(range(self.ndim))))
+
+    def numel(self):
+        return int(self.data.size)
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    # ------------------------------------------------------------------ autograd
+    def backward(self, grad=None, retain_graph=False):
+        """Accumulate d(self)/d(leaf) into every leaf's .grad (backpropagation)."""
+        _autograd.backward(self, grad, retain_graph)
+
+    def retain_grad(self):
+        """Keep .grad on this non-leaf tensor after backward (as PyTorch's retain_grad)."""
+        if not self._requires_grad:
+            raise RuntimeError("retain_grad: tensor does not require grad")
+        if self.grad_fn is not None:
+            self._retains_grad = True
+            self.grad_fn.retain_output(self)
+
+    def detach(self):
+        """The same data, cut from the graph (no grad_fn, requires_grad False)."""
+        return Tensor._make(self.data)
+
+    def zero_grad(self):
+        self.grad = None
+
+    # ------------------------------------------------------------------ conversion
+    def numpy(self):
+        """The values as a NumPy array (shared on CPU, a host copy for CUDA tensors)."""
+        return backend.to_numpy(self.data)
+
+    def __array__(self, dtype=None, copy=None):
+        out = backend.to_numpy(self.data)
+        return out.astype(dtype) if dtype is not None else out
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item: only one-element tensors can be converted to a Python number, "
+                             f"got shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def to(self, device=None, dtype=None):
+        """Move to a device and/or cast to a dtype; differentiable. `t.to('cuda')`, `t.to(mg.float64)`."""
+        if dtype is None and device is not None and not _looks_like_device(device):
+            device, dtype = None, device
+        out = self
+        if dtype is not None and backend.as_dtype(dtype) != self.dtype:
+            out = _ops.cast(out, backend.as_dtype(dtype))
+        if device is not None and backend.normalize_device(device) != out.device:
+            out = _ops.to_device(out, backend.normalize_device(device))
+        return out
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
+
+    def float(self):
+        return self.to(dtype=backend.float32)
+
+    def double(self):
+        return self.to(dtype=backend.float64)
+
+    def __repr__(self):
+        body = repr(self.numpy()).replace("array(", "tensor(", 1)
+        extras = []
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{type(self.grad_fn).__name__}>")
+        elif self._requires_grad:
+            extras.append("requires_grad=True")
+        return body[:-1] + (", " + ", ".join(extras) if extras else "") + ")"
+
+    def __bool__(self):
+        return bool(self.item())
+
+    __hash__ = object.__hash__    # tensors are dict keys (optimizer state); == is elementwise
+
+    # ------------------------------------------------------------------ arithmetic (ops.py)
+    def __add__(self, other): return _ops.add(self, other)
+    def __radd__(self, other): return _ops.add(other, self)
+    def __sub__(self, other): return _ops.sub(self, other)
+    def __rsub__(self, other): return _ops.sub(other, self)
+    def __mul__(self, other): return _ops.mul(self, other)
+    def __rmul__(self, other): return _ops.mul(other, self)
+    def __truediv__(self, other): return _ops.div(self, other)
+    def __rtruediv__(self, other): return _ops.div(other, self)
+    def __pow__(self, other): return _ops.pow(self, other)
+    def __rpow__(self, other): return _ops.pow(other, self)
+    def __matmul__(self, other): return _ops.matmul(self, other)
+    def __rmatmul__(self, other): return _ops.matmul(other, self)
+    def __neg__(self): return _ops.neg(self)
+    def __pos__(self): return self
+    def __getitem__(self, index): return _ops.getitem(self, index)
+
+    # comparisons give boolean tensors and never carry gradients
+    def __eq__(self, other): return _ops.compare("eq", self, other)
+    def __ne__(self, other): return _ops.compare("ne", self, other)
+    def __lt__(self, other): return _ops.compare("lt", self, other)
+    def __le__(self, other): return _ops.compare("le", self, other)
+    def __gt__(self, other): return _ops.compare("gt", self, other)
+    def __ge__(self, other): return _ops.compare("ge", self, other)
+
+    # ------------------------------------------------------------------ math and reductions
+    def exp(self): return _ops.exp(self)
+    def log(self): return _ops.log(self)
+    def tanh(self): return _ops.tanh(self)
+    def sigmoid(self): return _ops.sigmoid(self)
+    def relu(self): return _ops.relu(self)
+    def sqrt(self): return _ops.sqrt(self)
+    def abs(self): return _ops.abs(self)
+    def clip(self, lo=None, hi=None): return _ops.clip(self, lo, hi)
+    clamp = clip
+
+    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return _ops.sum(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return _ops.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return _ops.max(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def min(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return _ops.min(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def argmax(self, axis=None):
+        return Tensor._make(self.data.argmax(axis=axis))
+
+    # ------------------------------------------------------------------ shape
+    def reshape(self, *shape): return _ops.reshape(self, *shape)
+    view = reshape
+    def transpose(self, a=0, b=1): return _ops.transpose(self, a, b)
+    def permute(self, *axes): return _ops.permute(self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes)
+    def squeeze(self, axis=None): return _ops.squeeze(self, axis)
+    def unsqueeze(self, axis): return _ops.unsqueeze(self, axis)
+    def flatten(self): return _ops.reshape(self, -1)
+
+
+def as_array(data, dtype=None, device=None, copy=True):
+    """Backend array from user data. Python floats get the default dtype; arrays keep theirs."""
+    if isinstance(data, Tensor):
+        data = data.data
+    dtype = None if dtype is None else backend.as_dtype(dtype)
+    if backend.is_array(data):
+        device = backend.device_of(data) if device is None else device
+        arr = backend.to_device(data, device)
+        if dtype is not None and arr.dtype != dtype:
+            return arr.astype(dtype)
+        return arr.copy() if copy and arr is data else arr
+    host = backend.host_array(data, dtype)
+    return backend.to_device(host, "cpu" if device is None else device)
+
+
+def _looks_like_device(x):
+    return isinstance(x, str) and (x == "cpu" or x.startswith("cuda") or x == "gpu")
+
+
+# Imported last: the ops and the engine both build on the Tensor class above.
+from . import autograd as _autograd  # noqa: E402
+from . import ops as _ops  # noqa: E402

@@ -1,0 +1,1 @@
+"""Reference recurrent models built on minigrad, hand-derived BPTT, synthetic tasks, the bundled corpus."""
