@@ -1,0 +1,2 @@
+"""Neural-network building blocks: Module, Parameter, layers, recurrent cells and layers."""
+from .parameter import Parameter
