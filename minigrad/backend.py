@@ -210,6 +210,45 @@ def scatter_add(target, index, values):
         numpy.add.at(target, index, values)
 
 
+def add_rows(target, rows, values):
+    """target[rows[k]] += values[k] for every k, repeated rows accumulating (in place).
+
+    `rows` is a 1-D integer array into axis 0 of `target`; `values` is (len(rows),) + target.shape[1:].
+    On the CPU, sort the rows and sum each run of equal ones with add.reduceat (np.add.at is ~10x slower).
+    """
+    if device_of(target) == "cuda":
+        import cupyx
+        cupyx.scatter_add(target, rows, values)
+        return
+    if rows.size == 0:
+        return
+    rows = numpy.where(rows < 0, rows + target.shape[0], rows)
+    order = numpy.argsort(rows, kind="stable")
+    rows = rows[order]
+    starts = numpy.flatnonzero(numpy.concatenate(([True], rows[1:] != rows[:-1])))
+    target[rows[starts]] += numpy.add.reduceat(values[order], starts, axis=0)
+
+
+def sigmoid_(a):
+    """a <- 1 / (1 + exp(-a)) in place. For a << 0 exp overflows to inf and the result is exactly 0
+    (correct, so NumPy's overflow warning is silenced)."""
+    xp = array_module(a)
+    xp.negative(a, out=a)
+    if xp is numpy:
+        with numpy.errstate(over="ignore"):
+            numpy.exp(a, out=a)
+    else:
+        xp.exp(a, out=a)
+    a += 1
+    xp.reciprocal(a, out=a)
+    return a
+
+
+def cupy_module():
+    """The cupy module (for ops that bring their own CUDA kernels)."""
+    return _import_cupy()
+
+
 def broadcast_shapes(*shapes):
     """The broadcast shape, or ValueError (the caller names the op)."""
     return numpy.broadcast_shapes(*shapes)

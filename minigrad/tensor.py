@@ -222,6 +222,9 @@ class Tensor:
     def squeeze(self, axis=None): return _ops.squeeze(self, axis)
     def unsqueeze(self, axis): return _ops.unsqueeze(self, axis)
     def flatten(self): return _ops.reshape(self, -1)
+    def unbind(self, axis=0): return _ops.unbind(self, axis)
+    def split(self, sizes, axis=-1): return _ops.split(self, sizes, axis)
+    def chunk(self, chunks, axis=-1): return _ops.chunk(self, chunks, axis)
 
 
 def as_array(data, dtype=None, device=None, copy=True):

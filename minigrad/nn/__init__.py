@@ -1,2 +1,7 @@
 """Neural-network building blocks: Module, Parameter, layers, recurrent cells and layers."""
+from . import init
+from .cells import GRUCell, LSTMCell, RNNCell
+from .layers import Dropout, Embedding, Linear, ModuleList, Sequential
+from .module import Module
 from .parameter import Parameter
+from .rnn import GRU, LSTM, RNN

@@ -6,6 +6,7 @@ from .arithmetic import Add, Div, Mul, Neg, Pow, Sub
 from .index import Cat, GetItem, Stack, Where
 from .matmul import MatMul
 from .reduce import Max, Mean, Min, Sum
+from .split import Split, Unbind
 from .shape import BroadcastTo, Cast, Permute, Reshape, ToDevice
 from .unary import Abs, Clip, Exp, Log, ReLU, Sigmoid, Sqrt, Tanh
 
@@ -142,6 +143,30 @@ def _sequence(op, tensors):
     if not tensors:
         raise op_error(ValueError, op, "expected a non-empty sequence of tensors")
     return tensors
+
+
+def unbind(x, axis=0):
+    """The slices of x along `axis`, as a tuple of tensors (one graph node)."""
+    return Unbind(axis)(x)
+
+
+def split(x, sizes, axis=-1):
+    """Cut x along `axis` into pieces of the given sizes (an int: equal pieces of that size)."""
+    if isinstance(sizes, int):
+        length = x.shape[axis]
+        if sizes <= 0:
+            raise op_error(ValueError, "Split", f"piece size must be positive, got {sizes}")
+        sizes = [sizes] * (length // sizes) + ([length % sizes] if length % sizes else [])
+    return Split(sizes, axis)(x)
+
+
+def chunk(x, chunks, axis=-1):
+    """Cut x into `chunks` equal pieces along `axis` (its length must divide evenly)."""
+    length = x.shape[axis]
+    if chunks <= 0 or length % chunks:
+        raise op_error(ValueError, "Chunk", f"cannot cut axis {axis} of length {length} (shape {x.shape}) "
+                                           f"into {chunks} equal pieces")
+    return Split([length // chunks] * chunks, axis)(x)
 
 
 def where(cond, a, b):

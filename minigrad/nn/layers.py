@@ -1,0 +1,108 @@
+"""Feed-forward layers and containers: Linear, Embedding, Dropout, Sequential, ModuleList."""
+import math
+
+from .. import factories
+from . import init
+from .module import Module
+from .parameter import Parameter
+
+
+class Linear(Module):
+    """y = x W^T + b, with W of shape (out_features, in_features) as in PyTorch."""
+
+    def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = Parameter(factories.zeros(out_features, in_features, device=device, dtype=dtype))
+        self.register_parameter("bias", Parameter(factories.zeros(out_features, device=device, dtype=dtype))
+                                if bias else None)
+        bound = 1 / math.sqrt(in_features) if in_features else 0.0
+        init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x):
+        from . import functional as F
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Embedding(Module):
+    """A lookup table: ids of any shape -> vectors, weight (num_embeddings, embedding_dim) ~ N(0, 1)."""
+
+    def __init__(self, num_embeddings, embedding_dim, device=None, dtype=None):
+        super().__init__()
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.weight = Parameter(factories.zeros(num_embeddings, embedding_dim, device=device, dtype=dtype))
+        init.normal_(self.weight)
+
+    def forward(self, ids):
+        from . import functional as F
+        return F.embedding(ids, self.weight)
+
+    def extra_repr(self):
+        return f"{self.num_embeddings}, {self.embedding_dim}"
+
+
+class Dropout(Module):
+    """Zero each element with probability p while training and scale the rest by 1/(1-p); identity in eval."""
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, x):
+        from . import functional as F
+        return F.dropout(x, self.p, self.training)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class Sequential(Module):
+    """Modules applied one after another; registered as '0', '1', ..."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        for i, m in enumerate(modules):
+            setattr(self, str(i), m)
+
+    def forward(self, x):
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+    def __getitem__(self, i):
+        return list(self._modules.values())[i]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters the parent module sees."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        for m in modules:
+            self.append(m)
+
+    def append(self, module):
+        setattr(self, str(len(self._modules)), module)
+        return self
+
+    def __getitem__(self, i):
+        return list(self._modules.values())[i]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())

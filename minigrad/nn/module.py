@@ -1,0 +1,167 @@
+"""Module: the base class of layers and models.
+
+Assigning a Parameter or a Module to an attribute registers it, so `parameters()`, `state_dict()` and
+`to(device)` find every weight by walking the tree of modules. Calling a module opens a name scope
+(its attribute name inside its parent) so every graph node knows which module made it.
+"""
+from .. import backend
+from ..autograd import no_grad, scope
+from ..tensor import Tensor
+from .parameter import Parameter
+
+
+class Module:
+    def __init__(self):
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "_scope_name", None)
+        object.__setattr__(self, "training", True)
+
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise RuntimeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+            if value._scope_name is None:
+                object.__setattr__(value, "_scope_name", name)
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name, param):
+        """Register `param` (a Parameter, or None for an absent optional weight such as a bias)."""
+        if param is None:
+            self._parameters.pop(name, None)
+            object.__setattr__(self, name, None)
+        else:
+            setattr(self, name, param)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args, **kwargs):
+        if self._scope_name is None:
+            return self.forward(*args, **kwargs)
+        with scope(self._scope_name):
+            return self.forward(*args, **kwargs)
+
+    # ------------------------------------------------------------------ the tree of modules
+    def named_modules(self, prefix=""):
+        """(dotted name, module) for this module and every descendant, depth first, each once."""
+        seen, stack = set(), [(prefix, self)]
+        while stack:
+            name, module = stack.pop()
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            yield name, module
+            children = [(f"{name}.{k}" if name else k, m) for k, m in module._modules.items() if m is not None]
+            stack.extend(reversed(children))
+
+    def modules(self):
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self):
+        yield from ((k, m) for k, m in self._modules.items() if m is not None)
+
+    def children(self):
+        for _, m in self.named_children():
+            yield m
+
+    def named_parameters(self, prefix=""):
+        """(dotted name, Parameter), e.g. ('encoder.lstm.weight_ih_l0', ...); shared parameters once."""
+        seen = set()
+        for mod_name, module in self.named_modules(prefix):
+            for k, p in module._parameters.items():
+                if p is not None and id(p) not in seen:
+                    seen.add(id(p))
+                    yield (f"{mod_name}.{k}" if mod_name else k), p
+
+    def parameters(self):
+        for _, p in self.named_parameters():
+            yield p
+
+    # ------------------------------------------------------------------ modes, devices, gradients
+    def train(self, mode=True):
+        for m in self.modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad = None
+
+    def to(self, device=None, dtype=None):
+        """Move (and/or cast) every parameter in place; returns self. `m.to('cuda')`, `m.to(mg.float64)`."""
+        if dtype is None and device is not None and not _is_device(device):
+            device, dtype = None, device
+        dtype = None if dtype is None else backend.as_dtype(dtype)
+        for p in self.parameters():
+            for holder in (p, p.grad):
+                if holder is None:
+                    continue
+                data = holder.data if device is None else backend.to_device(holder.data, device)
+                holder.data = data if dtype is None else data.astype(dtype)
+        return self
+
+    def double(self):
+        return self.to(dtype=backend.float64)
+
+    def float(self):
+        return self.to(dtype=backend.float32)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self):
+        """{dotted name: Tensor} of every parameter (the tensors share memory with the parameters)."""
+        return {name: Tensor._make(p.data) for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy values (Tensors or arrays, e.g. from a PyTorch state_dict converted to NumPy) into the parameters.
+
+        With strict=True, missing keys, unexpected keys and shape mismatches raise one error naming each.
+        Returns (missing_keys, unexpected_keys)."""
+        own = dict(self.named_parameters())
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        problems = []
+        for k, p in own.items():
+            if k in state_dict:
+                value = state_dict[k]
+                shape = tuple(value.shape)
+                if shape != p.shape:
+                    problems.append(f"{k}: expected shape {p.shape}, got {shape}")
+        if strict and (missing or unexpected):
+            problems += [f"missing key {k!r}" for k in missing] + [f"unexpected key {k!r}" for k in unexpected]
+        if problems:
+            raise RuntimeError(f"load_state_dict for {type(self).__name__}: " + "; ".join(problems))
+        with no_grad():
+            for k, p in own.items():
+                if k in state_dict:
+                    value = state_dict[k]
+                    array = value.data if isinstance(value, Tensor) else backend.host_array(value, p.dtype)
+                    p.data[...] = backend.to_device(array, p.device).astype(p.dtype, copy=False)
+        return missing, unexpected
+
+    # ------------------------------------------------------------------ printing
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        lines = [f"({k}): " + repr(m).replace("\n", "\n  ") for k, m in self.named_children()]
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        return head + ")" if not lines else head + "\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _is_device(x):
+    return isinstance(x, str) and (x == "cpu" or x.startswith("cuda") or x == "gpu")

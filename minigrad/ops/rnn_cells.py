@@ -1,0 +1,172 @@
+"""Fused recurrent cells: one graph node per time step, with a hand-derived backward.
+
+They compute exactly what the fine-grained cells in minigrad/nn/cells.py compute gate by gate; the
+derivations are written out in models/bptt and in the tutorial "BPTT by hand vs autograd".
+Conventions (PyTorch's): xw = x W_ih^T + b_ih (+ b_hh for RNN and LSTM, where it can be folded in);
+LSTM gates i, f, g, o; GRU gates r, z, n. Without h (and c) the state is zero and the recurrent
+matmul is skipped. `mask` (B, 1) booleans: rows that are False keep their previous state (padding).
+On CuPy the elementwise math of each cell runs as one kernel forward and one backward.
+"""
+from .. import backend
+from ..autograd import Function
+from . import cuda_kernels
+
+
+def _masked(mask, new, old, xp):
+    """Rows where mask is False keep `old` (zeros when there is no old state)."""
+    return xp.where(mask, new, 0 if old is None else old)
+
+
+class RNNCell(Function):
+    """h' = tanh(xw + h W_hh^T)  (or relu)."""
+
+    def __init__(self, nonlinearity="tanh", mask=None):
+        self.nonlinearity, self.mask = nonlinearity, mask
+
+    def forward(self, xw, w_hh, h=None):
+        xp = backend.array_module(xw)
+        a = xw.copy() if h is None else h @ w_hh.T + xw
+        self.h, self.w_hh = h, w_hh
+        if self.nonlinearity == "tanh":
+            self.y = xp.tanh(a, out=a)
+        else:
+            self.y = xp.maximum(a, 0, out=a)
+        return self.y if self.mask is None else _masked(self.mask, self.y, h, xp)
+
+    def backward(self, gh):
+        xp = backend.array_module(gh)
+        keep = None
+        if self.mask is not None:
+            keep, gh = xp.where(self.mask, 0, gh), xp.where(self.mask, gh, 0)
+        # tanh' = 1 - h'^2, relu' = [h' > 0]
+        ga = gh * (1 - self.y * self.y) if self.nonlinearity == "tanh" else gh * (self.y > 0)
+        if self.h is None:
+            return ga, None
+        gw = ga.T @ self.h if self.needs_grad[1] else None
+        gh_prev = None
+        if self.needs_grad[2]:
+            gh_prev = ga @ self.w_hh
+            if keep is not None:
+                gh_prev += keep
+        return ga, gw, gh_prev
+
+
+class LSTMCell(Function):
+    """(h', c') from gates = xw + h W_hh^T:  c' = f*c + i*g,  h' = o*tanh(c')."""
+
+    def __init__(self, mask=None):
+        self.mask = mask
+
+    def forward(self, xw, w_hh, h=None, c=None):
+        xp = backend.array_module(xw)
+        H = w_hh.shape[1]
+        gates = xw.copy() if h is None else h @ w_hh.T + xw
+        self.h, self.c, self.w_hh = h, c, w_hh
+        if backend.device_of(xw) == "cuda":
+            self.act, c_new, self.tc, h_new = cuda_kernels.lstm_forward(gates, c, H)
+        else:
+            # one exp for all four gates: tanh(x) = 2 sigmoid(2x) - 1
+            gates[:, 2 * H:3 * H] *= 2
+            act = backend.sigmoid_(gates)
+            g = act[:, 2 * H:3 * H]
+            g *= 2
+            g -= 1
+            i, f, o = act[:, :H], act[:, H:2 * H], act[:, 3 * H:]
+            c_new = i * g
+            if c is not None:
+                c_new += f * c
+            self.act, self.tc = act, xp.tanh(c_new)
+            h_new = o * self.tc
+        if self.mask is not None:
+            h_new, c_new = _masked(self.mask, h_new, h, xp), _masked(self.mask, c_new, c, xp)
+        return h_new, c_new
+
+    def backward(self, gh, gc):
+        xp = backend.array_module(self.act)
+        H = self.tc.shape[1]
+        if gh is None:
+            gh = xp.zeros_like(self.tc)
+        keep_h = keep_c = None
+        if self.mask is not None:
+            keep_h, gh = xp.where(self.mask, 0, gh), xp.where(self.mask, gh, 0)
+            if gc is not None:
+                keep_c, gc = xp.where(self.mask, 0, gc), xp.where(self.mask, gc, 0)
+        if backend.device_of(gh) == "cuda":
+            dgates, gc_prev = cuda_kernels.lstm_backward(self.act, self.c, self.tc, gh, gc, H)
+        else:
+            act, tc, c = self.act, self.tc, self.c
+            i, f, g, o = act[:, :H], act[:, H:2 * H], act[:, 2 * H:3 * H], act[:, 3 * H:]
+            # dL/dc' collects the direct gradient and the path through h' = o tanh(c')
+            gct = gh * o * (1 - tc * tc)
+            if gc is not None:
+                gct += gc
+            dgates = xp.empty_like(act)
+            dgates[:, :H] = gct * g * i * (1 - i)                    # i = sigmoid(a_i)
+            if c is None:
+                dgates[:, H:2 * H] = 0
+            else:
+                dgates[:, H:2 * H] = gct * c * f * (1 - f)           # f = sigmoid(a_f)
+            dgates[:, 2 * H:3 * H] = gct * i * (1 - g * g)          # g = tanh(a_g)
+            dgates[:, 3 * H:] = gh * tc * o * (1 - o)               # o = sigmoid(a_o)
+            gc_prev = gct * f if c is not None else None
+        if self.h is None:
+            return dgates, None
+        gw = dgates.T @ self.h if self.needs_grad[1] else None
+        gh_prev = dgates @ self.w_hh
+        if keep_h is not None:
+            gh_prev += keep_h
+        if gc_prev is not None and keep_c is not None:
+            gc_prev = gc_prev + keep_c
+        return dgates, gw, gh_prev, gc_prev
+
+
+class GRUCell(Function):
+    """h' = (1-z)*n + z*h  with  r, z = sigmoid(xw_rz + hw_rz),  n = tanh(xw_n + r*hw_n),  hw = h W_hh^T + b_hh."""
+
+    def __init__(self, mask=None):
+        self.mask = mask
+
+    def forward(self, xw, b_hh, w_hh=None, h=None):
+        xp = backend.array_module(xw)
+        H = xw.shape[1] // 3
+        hw = b_hh + (0 if h is None else h @ w_hh.T)
+        hw = xp.broadcast_to(hw, xw.shape) if h is None else hw
+        self.h, self.w_hh, self.hw_n = h, w_hh, hw[:, 2 * H:]
+        if backend.device_of(xw) == "cuda":
+            self.rz, self.n, h_new = cuda_kernels.gru_forward(xw, hw, h, H)
+        else:
+            rz = xw[:, :2 * H] + hw[:, :2 * H]
+            self.rz = backend.sigmoid_(rz)
+            r, z = rz[:, :H], rz[:, H:]
+            self.n = xp.tanh(xw[:, 2 * H:] + r * self.hw_n)
+            h_new = self.n - z * self.n if h is None else self.n + z * (h - self.n)
+        return h_new if self.mask is None else _masked(self.mask, h_new, h, xp)
+
+    def backward(self, gh):
+        xp = backend.array_module(gh)
+        H = self.n.shape[1]
+        keep = None
+        if self.mask is not None:
+            keep, gh = xp.where(self.mask, 0, gh), xp.where(self.mask, gh, 0)
+        h, n = self.h, self.n
+        if backend.device_of(gh) == "cuda":
+            dx, dhw, gh_direct = cuda_kernels.gru_backward(self.rz, n, self.hw_n, h, gh, H)
+        else:
+            r, z = self.rz[:, :H], self.rz[:, H:]
+            dx = xp.empty((gh.shape[0], 3 * H), dtype=gh.dtype)
+            dan = gh * (1 - z) * (1 - n * n)                         # through n = tanh(a_n)
+            dx[:, 2 * H:] = dan
+            dx[:, :H] = dan * self.hw_n * r * (1 - r)                # through r inside a_n
+            hn_minus = (0 - n) if h is None else (h - n)
+            dx[:, H:2 * H] = gh * hn_minus * z * (1 - z)             # through z
+            dhw = dx.copy()
+            dhw[:, 2 * H:] *= r                                      # a_n = xw_n + r * hw_n
+            gh_direct = None if h is None else gh * z
+        gb = dhw.sum(axis=0)
+        if h is None:
+            return dx, gb
+        gw = dhw.T @ h if self.needs_grad[2] else None
+        gh_prev = dhw @ self.w_hh + gh_direct
+        if keep is not None:
+            gh_prev += keep
+        return dx, gb, gw, gh_prev

@@ -1,0 +1,62 @@
+"""Ops with several outputs that cut a tensor into pieces: unbind (one piece per index) and split (chunks).
+
+An RNN layer unbinds its input projection into one tensor per time step with ONE node, so that backward
+stacks the T step gradients once instead of allocating a full-size zero gradient per step.
+"""
+from .. import backend
+from ..autograd import Function, op_error
+
+
+class Unbind(Function):
+    """x -> (x[0], x[1], ...) along `axis` (the axis disappears)."""
+
+    def __init__(self, axis=0):
+        self.axis = axis
+
+    def forward(self, x):
+        try:
+            self.axis_ = backend.normalize_axis(self.axis, x.ndim)[0]
+        except (ValueError, TypeError) as e:
+            raise op_error(type(e), "Unbind", f"{e} (input shape {x.shape})") from None
+        self.shape, self.dtype = x.shape, x.dtype
+        return tuple(x[(slice(None),) * self.axis_ + (i,)] for i in range(x.shape[self.axis_]))
+
+    def backward(self, *gys):
+        # stack the pieces' gradients back; a piece nobody used contributes zeros
+        xp = backend.array_module(next(g for g in gys if g is not None))
+        gx = xp.empty(self.shape, dtype=self.dtype)
+        for i, g in enumerate(gys):
+            gx[(slice(None),) * self.axis_ + (i,)] = 0 if g is None else g
+        return gx
+
+
+class Split(Function):
+    """x -> pieces of the given sizes along `axis` (the axis stays)."""
+
+    def __init__(self, sizes, axis=-1):
+        self.sizes, self.axis = tuple(sizes), axis
+
+    def forward(self, x):
+        try:
+            self.axis_ = backend.normalize_axis(self.axis, x.ndim)[0]
+        except (ValueError, TypeError) as e:
+            raise op_error(type(e), "Split", f"{e} (input shape {x.shape})") from None
+        if sum(self.sizes) != x.shape[self.axis_]:
+            raise op_error(ValueError, "Split", f"sizes {self.sizes} do not add up to {x.shape[self.axis_]}, "
+                                                f"the length of axis {self.axis_} of shape {x.shape}")
+        self.shape, self.dtype = x.shape, x.dtype
+        out, start = [], 0
+        for n in self.sizes:
+            out.append(x[(slice(None),) * self.axis_ + (slice(start, start + n),)])
+            start += n
+        return tuple(out)
+
+    def backward(self, *gys):
+        # write each piece's gradient back where the piece was cut from
+        xp = backend.array_module(next(g for g in gys if g is not None))
+        gx = xp.empty(self.shape, dtype=self.dtype)
+        start = 0
+        for n, g in zip(self.sizes, gys):
+            gx[(slice(None),) * self.axis_ + (slice(start, start + n),)] = 0 if g is None else g
+            start += n
+        return gx
