@@ -7,5 +7,6 @@ from .factories import arange, full, ones, ones_like, rand, randint, randn, tens
 from .ops import (abs, broadcast_to, cat, clip, exp, log, matmul, max, mean, min, permute, relu, reshape,
                   sigmoid, sqrt, squeeze, stack, sum, tanh, transpose, unsqueeze, where)
 from .gradcheck import GradcheckError, gradcheck
+from .serialization import CheckpointError, load, save
 
 __version__ = "0.1.0"
