@@ -2,6 +2,7 @@
 import math
 
 from .. import factories
+from . import functional as F
 from . import init
 from .module import Module
 from .parameter import Parameter
@@ -22,7 +23,6 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x):
-        from . import functional as F
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self):
@@ -39,7 +39,6 @@ class Embedding(Module):
         init.normal_(self.weight)
 
     def forward(self, ids):
-        from . import functional as F
         return F.embedding(ids, self.weight)
 
     def extra_repr(self):
@@ -56,7 +55,6 @@ class Dropout(Module):
         self.p = p
 
     def forward(self, x):
-        from . import functional as F
         return F.dropout(x, self.p, self.training)
 
     def extra_repr(self):

@@ -10,6 +10,7 @@ import math
 from .. import backend, factories, ops
 from ..autograd import scope
 from ..tensor import Tensor
+from . import functional as F
 from . import init
 from .cells import GATES, gru_step, input_projection, lstm_step, rnn_step, zeros_bias
 from .module import Module
@@ -70,8 +71,7 @@ class RNNBase(Module):
                 finals.append(state)
             layer_input = outputs[0] if D == 1 else ops.cat(outputs, axis=-1)
             if self.dropout and self.training and layer < self.num_layers - 1:
-                from . import functional as F
-                layer_input = F.dropout(layer_input, self.dropout, True)
+                        layer_input = F.dropout(layer_input, self.dropout, True)
         output = layer_input
         if masks is not None:
             output = ops.where(masks[1], output, 0.0)     # padded steps of `output` are zeros, as PyTorch's
