@@ -199,7 +199,7 @@ class Function:
         self._released = True
 
     def __repr__(self):
-        return f"<{self.name} node #{self.id}>"
+        return f"<{self.name} node #{getattr(self, 'id', '?')}>"
 
 
 def _lift_inputs(inputs):

@@ -258,7 +258,10 @@ def normalize_axis(axis, ndim):
     """An int or tuple of ints -> tuple of non-negative axes; AxisError subclass ValueError."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, numpy.integer)) else tuple(axis)
+    try:
+        axes = (axis,) if isinstance(axis, (int, numpy.integer)) else tuple(axis)
+    except TypeError:
+        raise TypeError(f"axis must be an int or a tuple of ints, got {axis!r}") from None
     out = []
     for a in axes:
         if not isinstance(a, (int, numpy.integer)):

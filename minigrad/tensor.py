@@ -127,6 +127,10 @@ class Tensor:
     def to(self, device=None, dtype=None):
         """Move to a device and/or cast to a dtype; differentiable. `t.to('cuda')`, `t.to(mg.float64)`."""
         if dtype is None and device is not None and not _looks_like_device(device):
+            try:
+                backend.as_dtype(device)
+            except TypeError:
+                raise ValueError(f"to: expected a device ('cpu' or 'cuda') or a dtype, got {device!r}") from None
             device, dtype = None, device
         out = self
         if dtype is not None and backend.as_dtype(dtype) != self.dtype:

@@ -1,5 +1,5 @@
 """Matrix product x @ y: 2-D, batched (broadcast leading axes), and 1-D vectors as NumPy treats them."""
-from ..autograd import Function, op_error, sum_to
+from ..autograd import Function, describe, op_error, sum_to
 from ..backend import broadcast_shapes
 
 
@@ -10,7 +10,7 @@ class MatMul(Function):
                                                  f"{x.shape} @ {y.shape}")
         if x.shape[-1] != y.shape[-2 if y.ndim > 1 else 0]:
             raise op_error(ValueError, "MatMul", f"shapes {x.shape} @ {y.shape} do not align: expected "
-                                                 "x.shape[-1] == y.shape[-2]")
+                                                 f"x.shape[-1] == y.shape[-2] (inputs: {describe((x, y))})")
         self.x_shape, self.y_shape = x.shape, y.shape
         # treat vectors as a row (x) or a column (y), as NumPy does, and undo it in backward
         self.x = x if x.ndim > 1 else x.reshape(1, -1)

@@ -35,9 +35,12 @@ class Tanh(Function):
 
 class Sigmoid(Function):
     def forward(self, x):
-        # sigmoid(x) = (1 + tanh(x/2)) / 2: no overflow for large |x|
+        # 1/(1+e^-x) for x >= 0, e^x/(1+e^x) for x < 0, with e = exp(-|x|) <= 1: no overflow,
+        # and full relative precision in the left tail (sigmoid(-20) is 2e-9, not 0)
         xp = array_module(x)
-        self.y = 0.5 * (xp.tanh(0.5 * x) + 1)
+        e = xp.exp(-xp.abs(x))
+        d = 1 + e
+        self.y = xp.where(x >= 0, 1 / d, e / d)
         return self.y
 
     def backward(self, gy):
