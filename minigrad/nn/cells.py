@@ -20,19 +20,19 @@ from .parameter import Parameter
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
-def rnn_step(xw, h, w_hh, nonlinearity="tanh", fused=True, mask=None):
-    """h' = tanh(xw + h W_hh^T)  (or relu)."""
+def rnn_step(xw, h, w_hh, nonlinearity="tanh", fused=True, mask=None, weight_grad=True):
+    """h' = tanh(xw + h W_hh^T)  (or relu).  weight_grad=False: W_hh's gradient is left to StepInputs."""
     if fused:
-        return rnn_cells.RNNCell(nonlinearity, mask)(*((xw, w_hh) if h is None else (xw, w_hh, h)))
+        return rnn_cells.RNNCell(nonlinearity, mask, weight_grad)(*((xw, w_hh) if h is None else (xw, w_hh, h)))
     a = xw if h is None else xw + h @ w_hh.T
     h_new = a.tanh() if nonlinearity == "tanh" else a.relu()
     return h_new if mask is None else ops.where(mask, h_new, 0.0 if h is None else h)
 
 
-def lstm_step(xw, state, w_hh, fused=True, mask=None):
+def lstm_step(xw, state, w_hh, fused=True, mask=None, weight_grad=True):
     """(h', c') with gates i, f, g, o = split(xw + h W_hh^T);  c' = f*c + i*g;  h' = o*tanh(c')."""
     if fused:
-        return rnn_cells.LSTMCell(mask)(*((xw, w_hh) if state is None else (xw, w_hh) + tuple(state)))
+        return rnn_cells.LSTMCell(mask, weight_grad)(*((xw, w_hh) if state is None else (xw, w_hh) + tuple(state)))
     gates = xw if state is None else xw + state[0] @ w_hh.T
     i, f, g, o = gates.chunk(4, axis=-1)
     i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()

@@ -9,6 +9,7 @@ import math
 
 from .. import backend, factories, ops
 from ..autograd import scope
+from ..ops import rnn_cells
 from ..tensor import Tensor
 from . import functional as F
 from . import init
@@ -61,6 +62,8 @@ class RNNBase(Module):
         D = 2 if self.bidirectional else 1
         initial = self._initial_states(hx, B, D)
         masks = self._step_masks(lengths, T, B, x)
+        if masks is not None:
+            x = ops.where(masks[1], x, 0.0)    # padding never reaches the math (NaN padding would leak into grads)
 
         finals, layer_input = [], x
         for layer in range(self.num_layers):
@@ -87,23 +90,31 @@ class RNNBase(Module):
         T, B = x.shape[0], x.shape[1]
         with scope(f"l{layer}{suffix}"):
             xw = input_projection(x.reshape(T * B, x.shape[2]), w_ih, b_ih, b_hh, self.mode)
-            steps = xw.reshape(T, B, xw.shape[-1]).unbind(0)
+            xw = xw.reshape(T, B, xw.shape[-1])
+            # fused RNN/LSTM steps leave dL/dW_hh to one StepInputs node (one matmul over all steps)
+            batched = self.fused and self.mode != "gru"
+            step_inputs = rnn_cells.StepInputs(reverse=bool(suffix)) if batched else None
+            steps = step_inputs(xw, w_hh) if batched else xw.unbind(0)
             if self.mode == "gru" and b_hh is None:
                 b_hh = zeros_bias(w_hh)
+            h0 = state[0] if self.mode == "lstm" and state is not None else state
             outputs = [None] * T
             for t in (range(T - 1, -1, -1) if suffix else range(T)):
                 mask = None if masks is None else masks[0][t]
                 with scope(f"t={t}"):
-                    state = self._step(steps[t], state, w_hh, b_hh, mask)
+                    state = self._step(steps[t], state, w_hh, b_hh, mask, not batched)
                 outputs[t] = state[0] if self.mode == "lstm" else state
-            return ops.stack(outputs), state
+            out = ops.stack(outputs)
+            if batched:
+                step_inputs.set_states(out.data, None if h0 is None else h0.data)
+            return out, state
 
-    def _step(self, xw, state, w_hh, b_hh, mask):
+    def _step(self, xw, state, w_hh, b_hh, mask, weight_grad):
         if self.mode == "lstm":
-            return lstm_step(xw, state, w_hh, self.fused, mask)
+            return lstm_step(xw, state, w_hh, self.fused, mask, weight_grad)
         if self.mode == "gru":
             return gru_step(xw, state, w_hh, b_hh, self.fused, mask)
-        return rnn_step(xw, state, w_hh, self.nonlinearity, self.fused, mask)
+        return rnn_step(xw, state, w_hh, self.nonlinearity, self.fused, mask, weight_grad)
 
     def _initial_states(self, hx, B, D):
         """Per (layer, direction): the initial state (None means zeros), from hx of shape (L*D, B, H)."""

@@ -12,6 +12,44 @@ from ..autograd import Function
 from . import cuda_kernels
 
 
+class StepInputs(Function):
+    """xw (T, B, G*H) -> one tensor per time step; in backward also dL/dW_hh for ALL steps in one matmul.
+
+    dL/dW_hh = sum_t dgates_t^T h_prev_t. Rather than one small matmul per step inside each cell's
+    backward, fused RNN and LSTM layers let this node compute the sum: it feeds every step, so its backward
+    runs after all of theirs, and the gradient of its output t IS dgates_t (gates_t = xw_t + h_prev_t W_hh^T).
+    The layer tells it the states once the loop has run (`states`: the (T, B, H) outputs, `h0`: the
+    initial state or None); the cells are made with `weight_grad=False` so W_hh is not counted twice.
+    """
+
+    def __init__(self, reverse=False):
+        self.reverse = reverse
+        self.states = self.h0 = None
+
+    def set_states(self, states, h0):
+        self.states, self.h0 = states, h0
+
+    def forward(self, xw, w_hh):
+        self.shape, self.dtype = xw.shape, xw.dtype
+        return tuple(xw[t] for t in range(xw.shape[0]))
+
+    def backward(self, *gys):
+        xp = backend.array_module(next(g for g in gys if g is not None))
+        gx = xp.empty(self.shape, dtype=self.dtype)
+        for t, g in enumerate(gys):
+            gx[t] = 0 if g is None else g
+        gw = None
+        if self.needs_grad[1]:
+            T, G = self.shape[0], self.shape[2]
+            H = self.states.shape[2]
+            # step t read the state of step t-1 (t+1 in reverse); the first step read h0 (or zeros)
+            later, earlier = (gx[:-1], self.states[1:]) if self.reverse else (gx[1:], self.states[:-1])
+            gw = later.reshape(-1, G).T @ earlier.reshape(-1, H)
+            if self.h0 is not None:
+                gw += gx[-1 if self.reverse else 0].T @ self.h0
+        return gx, gw
+
+
 def _masked(mask, new, old, xp):
     """Rows where mask is False keep `old` (zeros when there is no old state)."""
     return xp.where(mask, new, 0 if old is None else old)
@@ -20,8 +58,8 @@ def _masked(mask, new, old, xp):
 class RNNCell(Function):
     """h' = tanh(xw + h W_hh^T)  (or relu)."""
 
-    def __init__(self, nonlinearity="tanh", mask=None):
-        self.nonlinearity, self.mask = nonlinearity, mask
+    def __init__(self, nonlinearity="tanh", mask=None, weight_grad=True):
+        self.nonlinearity, self.mask, self.weight_grad = nonlinearity, mask, weight_grad
 
     def forward(self, xw, w_hh, h=None):
         xp = backend.array_module(xw)
@@ -42,7 +80,7 @@ class RNNCell(Function):
         ga = gh * (1 - self.y * self.y) if self.nonlinearity == "tanh" else gh * (self.y > 0)
         if self.h is None:
             return ga, None
-        gw = ga.T @ self.h if self.needs_grad[1] else None
+        gw = ga.T @ self.h if self.needs_grad[1] and self.weight_grad else None
         gh_prev = None
         if self.needs_grad[2]:
             gh_prev = ga @ self.w_hh
@@ -54,13 +92,17 @@ class RNNCell(Function):
 class LSTMCell(Function):
     """(h', c') from gates = xw + h W_hh^T:  c' = f*c + i*g,  h' = o*tanh(c')."""
 
-    def __init__(self, mask=None):
-        self.mask = mask
+    def __init__(self, mask=None, weight_grad=True):
+        self.mask, self.weight_grad = mask, weight_grad
 
     def forward(self, xw, w_hh, h=None, c=None):
         xp = backend.array_module(xw)
         H = w_hh.shape[1]
-        gates = xw.copy() if h is None else h @ w_hh.T + xw
+        if h is None:
+            gates = xw.copy()
+        else:
+            gates = h @ w_hh.T
+            gates += xw
         self.h, self.c, self.w_hh = h, c, w_hh
         if backend.device_of(xw) == "cuda":
             self.act, c_new, self.tc, h_new = cuda_kernels.lstm_forward(gates, c, H)
@@ -111,7 +153,7 @@ class LSTMCell(Function):
             gc_prev = gct * f if c is not None else None
         if self.h is None:
             return dgates, None
-        gw = dgates.T @ self.h if self.needs_grad[1] else None
+        gw = dgates.T @ self.h if self.needs_grad[1] and self.weight_grad else None
         gh_prev = dgates @ self.w_hh
         if keep_h is not None:
             gh_prev += keep_h
