@@ -1,0 +1,320 @@
+"""Optimizer: parameter groups, per-parameter state, state_dict, and the flat fast path.
+
+A subclass writes its update rule once, as a function on arrays, and tells the base class which
+state arrays it keeps:
+
+    _state_names(group)                      -> names of the state arrays, e.g. ("exp_avg", "exp_avg_sq")
+    _initial_value(name, group)              -> the value a new state array is filled with (0.0)
+    _update(param, grad, state, step, group)    updates `param` and the arrays in `state` in place
+
+The base class calls `_update` either once per parameter, or once per group on flat buffers
+(the fast path, used when every parameter of the group that has a gradient shares dtype and device
+and has taken as many steps). For the fast path the optimizer concatenates the parameters of a
+group into one flat buffer and makes each `p.data` a view into it ("adopts" them); its state arrays
+are views into flat buffers too. Only the gradients are gathered, one concatenate per step.
+When a parameter's `.data` or a state array was replaced (module.to(device), load_state_dict) the
+group is adopted again on the next step. On the CPU the flat buffers are updated in cache-sized slices.
+Both paths run the same elementwise `_update`, so they agree exactly.
+"""
+import math
+import numbers
+
+from .. import backend
+from ..autograd import enable_grad
+from ..tensor import Tensor, as_array
+
+
+class Optimizer:
+    """Base class: `params` is an iterable of tensors or of dicts {'params': [...], 'lr': ..., ...}."""
+
+    def __init__(self, params, defaults):
+        self.defaults = dict(defaults)
+        self.state = {}           # parameter -> {"step": int, name: array, ...}
+        self.param_groups = []
+        self._flat = {}           # id(group) -> _FlatGroup, the buffers of the fast path
+        for group in _as_groups(params, type(self).__name__):
+            self.add_param_group(group)
+
+    # ------------------------------------------------------------------ groups
+    def add_param_group(self, param_group):
+        """Add a group of parameters (a dict with 'params' and optional hyperparameters)."""
+        name = type(self).__name__
+        if not isinstance(param_group, dict):
+            raise TypeError(f"{name}: a parameter group must be a dict, got {type(param_group).__name__}")
+        if "params" not in param_group:
+            raise ValueError(f"{name}: a parameter group needs a 'params' entry, got keys {sorted(param_group)}")
+        params = _as_param_list(param_group["params"], name)
+        seen = set()
+        for i, p in enumerate(params):
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{name}: can only optimize Tensors, but parameter {i} is {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError(f"{name}: can't optimize a non-leaf tensor (parameter {i}, shape {p.shape}); "
+                                 "optimize the leaf it was computed from")
+            if not backend.is_floating(p.dtype):
+                raise TypeError(f"{name}: can only optimize floating point tensors, parameter {i} has dtype {p.dtype}")
+            if id(p) in seen:
+                raise ValueError(f"{name}: parameter {i} (shape {p.shape}) appears twice in one group")
+            seen.add(id(p))
+        for g in self.param_groups:
+            if any(id(p) in seen for p in g["params"]):
+                raise ValueError(f"{name}: some parameters appear in more than one parameter group")
+        group = {"params": params}
+        group.update((k, v) for k, v in param_group.items() if k != "params")
+        for k, v in self.defaults.items():
+            group.setdefault(k, v)
+        self._check_group(group)
+        self.param_groups.append(group)
+
+    def _check_group(self, group):
+        """Raise ValueError for invalid hyperparameters (subclasses)."""
+
+    def _check(self, ok, group, key, expected):
+        if not ok:
+            raise ValueError(f"{type(self).__name__}: invalid {key}={group[key]!r}, expected {expected}")
+
+    # ------------------------------------------------------------------ stepping
+    def zero_grad(self, set_to_none=True):
+        """Forget the gradients (set them to None, or fill them with zeros when set_to_none=False)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    p.grad.data[...] = 0
+
+    def step(self, closure=None):
+        """Update every parameter that has a gradient. `closure` re-evaluates and returns the loss."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            if params:
+                self._step_group(group, params)
+        return loss
+
+    def _step_group(self, group, params):
+        states = [self._prepare_state(p, group) for p in params]
+        names = self._state_names(group)
+        if group.get("foreach") is not False and _can_go_flat(params, states):
+            flat = self._flat.get(id(group))
+            if flat is None or not flat.is_current(params, states, names):
+                flat = self._flat[id(group)] = _FlatGroup(params, states, names)
+            step = states[0]["step"] + 1
+            for st in states:
+                st["step"] = step
+            flat.gather_grads(params)
+            for part in flat.chunks():
+                self._update(flat.param[part], flat.grad[part], {k: v[part] for k, v in flat.state.items()},
+                             step, group)
+        else:
+            for p, st in zip(params, states):
+                st["step"] += 1
+                self._update(p.data, p.grad.data, st, st["step"], group)
+
+    def _prepare_state(self, p, group):
+        """The state of `p`, created on first use, on p's device and dtype; checks p.grad."""
+        if p.grad.shape != p.shape or p.grad.device != p.device:
+            raise ValueError(f"{type(self).__name__}: a parameter of shape {p.shape} on {p.device} has a gradient "
+                             f"of shape {p.grad.shape} on {p.grad.device}; expected the same shape and device")
+        st = self.state.get(p)
+        if st is None:
+            st = self.state[p] = {"step": 0}
+        data = p.data
+        for name in self._state_names(group):
+            arr = st.get(name)
+            if arr is None:
+                st[name] = backend.array_module(data).full(data.shape, self._initial_value(name, group),
+                                                          dtype=data.dtype)
+            elif arr.dtype != data.dtype or backend.device_of(arr) != backend.device_of(data):
+                st[name] = as_array(arr, data.dtype, backend.device_of(data))
+        return st
+
+    def _state_names(self, group):
+        return ()
+
+    def _initial_value(self, name, group):
+        return 0.0
+
+    def _update(self, param, grad, state, step, group):
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self):
+        """{'state': {'0': {'step': int, name: array}, ...}, 'param_groups': [{..., 'params': [0, 1, ...]}]}.
+
+        Parameters are numbered in group order, as PyTorch does; the state is keyed by the index as a
+        string (checkpoint files need string keys; load_state_dict takes ints too). Arrays are copies.
+        """
+        index = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: (list(v) if isinstance(v, tuple) else v) for k, v in group.items() if k != "params"}
+            packed["params"] = [index.setdefault(id(p), len(index)) for p in group["params"]]
+            groups.append(packed)
+        state = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                st = self.state.get(p)
+                if st is not None:
+                    state[str(index[id(p)])] = {k: (v.copy() if backend.is_array(v) else v) for k, v in st.items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Restore state and hyperparameters saved by state_dict() (keys may be ints or their strings)."""
+        name = type(self).__name__
+        if not isinstance(state_dict, dict) or "state" not in state_dict or "param_groups" not in state_dict:
+            raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and 'param_groups'")
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"{name}.load_state_dict: the state has {len(saved_groups)} parameter group(s), "
+                             f"this optimizer has {len(self.param_groups)}")
+        by_index = {}
+        for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(f"{name}.load_state_dict: parameter group {i} has {len(saved['params'])} "
+                                 f"parameter(s) in the state, {len(group['params'])} in this optimizer")
+            by_index.update((int(k), p) for k, p in zip(saved["params"], group["params"]))
+        state = {}
+        for key, saved in state_dict["state"].items():
+            p = by_index.get(int(key))
+            if p is None:
+                raise ValueError(f"{name}.load_state_dict: state for parameter {key}, which no group lists")
+            state[p] = {k: _restore(v, p, k, name) for k, v in saved.items()}
+        updated = []
+        for saved, group in zip(saved_groups, self.param_groups):
+            new = dict(group)
+            new.update((k, tuple(v) if isinstance(v, list) else v) for k, v in saved.items() if k != "params")
+            self._check_group(new)
+            updated.append(new)
+        for group, new in zip(self.param_groups, updated):
+            group.update(new)
+        self.state = state
+        self._flat.clear()
+
+    def __repr__(self):
+        lines = [type(self).__name__ + " ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines.extend(f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params")
+        return "\n".join(lines + [")"])
+
+
+# ----------------------------------------------------------------------------- the flat fast path
+
+CPU_CHUNK = 1 << 16                # elements per update call on the CPU: the working set stays in cache
+
+
+class _FlatGroup:
+    """One flat buffer for a group's parameters (each p.data a view into it) and one per state array."""
+    __slots__ = ("params", "param", "views", "state", "state_views", "grad")
+
+    def __init__(self, params, states, names):
+        xp = backend.array_module(params[0].data)
+        self.params = tuple(params)
+        self.param, self.views = _concat_views(xp, [p.data for p in params])
+        for p, view in zip(params, self.views):
+            p.data = view
+        self.state, self.state_views = {}, {}
+        for name in names:
+            self.state[name], views = _concat_views(xp, [st[name] for st in states])
+            for st, view in zip(states, views):
+                st[name] = view
+            self.state_views[name] = views
+        self.grad = xp.empty_like(self.param)
+
+    def is_current(self, params, states, names):
+        """True while the same parameters still hold our views (and their state our state views)."""
+        if len(params) != len(self.params) or any(p is not q for p, q in zip(params, self.params)):
+            return False
+        if any(p.data is not v for p, v in zip(params, self.views)) or set(names) != set(self.state):
+            return False
+        return all(st[name] is v for name in names for st, v in zip(states, self.state_views[name]))
+
+    def chunks(self):
+        """Slices covering the buffers: cache-sized pieces on the CPU, the whole buffer on a GPU."""
+        n = self.param.size
+        size = CPU_CHUNK if backend.device_of(self.param) == "cpu" else n
+        return [slice(lo, lo + size) for lo in range(0, n, size)]
+
+    def gather_grads(self, params):
+        xp = backend.array_module(self.grad)
+        xp.concatenate([p.grad.data.ravel() for p in params], out=self.grad)
+
+
+def _concat_views(xp, arrays):
+    """A flat copy of `arrays` and views into it with the original shapes."""
+    flat = xp.concatenate([a.ravel() for a in arrays])
+    views, offset = [], 0
+    for a in arrays:
+        views.append(flat[offset:offset + a.size].reshape(a.shape))
+        offset += a.size
+    return flat, views
+
+
+def _can_go_flat(params, states):
+    """Flat buffers need one dtype and device for all parameters and grads, and one step count."""
+    if len(params) < 2:
+        return False
+    first = params[0].data
+    dtype, device, step = first.dtype, backend.device_of(first), states[0]["step"]
+    for p, st in zip(params, states):
+        if (p.data.dtype != dtype or p.grad.data.dtype != dtype or st["step"] != step
+                or backend.device_of(p.data) != device):
+            return False
+    return True
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _as_groups(params, name):
+    if isinstance(params, (Tensor, dict)):
+        raise TypeError(f"{name}: params must be an iterable of Tensors or of dicts (parameter groups), "
+                        f"got a single {type(params).__name__}; wrap it in a list")
+    params = _as_param_list(params, name)
+    if not params:
+        raise ValueError(f"{name}: got an empty parameter list")
+    n_dicts = sum(isinstance(p, dict) for p in params)
+    if n_dicts == 0:
+        return [{"params": params}]
+    if n_dicts != len(params):
+        raise TypeError(f"{name}: params mixes parameter-group dicts with tensors; use one or the other")
+    return params
+
+
+def _as_param_list(params, name):
+    if isinstance(params, Tensor):
+        return [params]
+    if isinstance(params, (set, frozenset)):
+        raise TypeError(f"{name}: parameters must be an ordered collection (a set has no fixed order); "
+                        "use a list")
+    try:
+        return list(params)
+    except TypeError:
+        raise TypeError(f"{name}: params must be an iterable of Tensors, got {type(params).__name__}") from None
+
+
+def _restore(value, p, key, name):
+    """A saved state entry back on p's device and dtype (arrays are copied; 'step' becomes an int)."""
+    if key == "step":
+        return int(value)
+    arr = as_array(value, p.dtype, p.device)        # always a copy (also from numbers and lists)
+    if arr.shape != p.shape:
+        raise ValueError(f"{name}.load_state_dict: state '{key}' has shape {tuple(arr.shape)}, "
+                         f"the parameter has shape {p.shape}")
+    return arr
+
+
+def check_betas(opt, group):
+    """Adam-style betas: a pair of numbers in [0, 1)."""
+    betas = group["betas"]
+    ok = isinstance(betas, (tuple, list)) and len(betas) == 2 and all(is_nonnegative(b) and b < 1 for b in betas)
+    opt._check(ok, group, "betas", "a pair (beta1, beta2) with 0 <= beta < 1")
+
+
+def is_nonnegative(x):
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x) and x >= 0
