@@ -1,4 +1,6 @@
 """Ways to make tensors: from data, filled with a constant, or random (seeded by mg.manual_seed)."""
+import operator
+
 from . import backend
 from .tensor import Tensor
 
@@ -9,11 +11,16 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
 
 
 def _shape(shape):
-    if len(shape) == 1 and not isinstance(shape[0], int):
+    """(2, 3) from zeros(2, 3) or zeros((2, 3)); NumPy integers count as ints."""
+    if len(shape) == 1 and hasattr(shape[0], "__iter__"):
         shape = tuple(shape[0])
-    if any(not isinstance(n, int) or n < 0 for n in shape):
-        raise ValueError(f"shape: expected non-negative ints, got {shape}")
-    return tuple(shape)
+    try:
+        sizes = tuple(operator.index(n) for n in shape)
+    except TypeError:
+        sizes = (-1,)
+    if any(n < 0 for n in sizes):
+        raise ValueError(f"shape: expected non-negative ints, got {tuple(shape)}")
+    return sizes
 
 
 def _leaf(data, requires_grad):

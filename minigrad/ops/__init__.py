@@ -64,7 +64,7 @@ def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
 
 def reshape(x, *shape):
     """reshape(x, 2, 3) or reshape(x, (2, 3)); one entry may be -1."""
-    if len(shape) == 1 and not isinstance(shape[0], int):
+    if len(shape) == 1 and hasattr(shape[0], "__iter__"):
         shape = tuple(shape[0])
     return Reshape(shape)(x)
 
