@@ -112,3 +112,13 @@ def test_factories(device):
     assert mg.randn(2, 3, device=device).shape == (2, 3)
     assert mg.rand((4,), device=device, requires_grad=True).requires_grad
     assert mg.randint(3, 5, 10).shape == (10,)
+
+
+def test_numpy_integers_work_as_sizes():
+    n = np.prod([2, 3])                                # sizes computed with NumPy are np.int64
+    assert mg.zeros(n).shape == (6,) and mg.randn(np.int64(2), n).shape == (2, 6)
+    assert mg.ones([np.int64(2), 3]).shape == (2, 3)
+    t = mg.arange(6)
+    assert t.reshape(n).shape == (6,) and t.reshape(np.int64(2), -1).shape == (2, 3)
+    with pytest.raises(ValueError, match=r"non-negative ints.*2\.5"):
+        mg.zeros(2.5)
