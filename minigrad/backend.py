@@ -230,15 +230,12 @@ def add_rows(target, rows, values):
 
 
 def sigmoid_(a):
-    """a <- 1 / (1 + exp(-a)) in place. For a << 0 exp overflows to inf and the result is exactly 0
-    (correct, so NumPy's overflow warning is silenced)."""
+    """a <- 1 / (1 + exp(-a)) in place, stable: exp's argument is capped at 80 so it never overflows
+    (sigmoid(-80) is 1.8e-35 in any float dtype, so the cap changes nothing that matters)."""
     xp = array_module(a)
     xp.negative(a, out=a)
-    if xp is numpy:
-        with numpy.errstate(over="ignore"):
-            numpy.exp(a, out=a)
-    else:
-        xp.exp(a, out=a)
+    xp.minimum(a, 80, out=a)
+    xp.exp(a, out=a)
     a += 1
     xp.reciprocal(a, out=a)
     return a

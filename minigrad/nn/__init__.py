@@ -1,5 +1,5 @@
 """Neural-network building blocks: Module, Parameter, layers, recurrent cells and layers."""
-from . import functional, init
+from . import functional, init, utils
 from .cells import GRUCell, LSTMCell, RNNCell
 from .layers import Dropout, Embedding, Linear, ModuleList, Sequential
 from .module import Module

@@ -139,17 +139,26 @@ class LSTMCell(Function):
             act, tc, c = self.act, self.tc, self.c
             i, f, g, o = act[:, :H], act[:, H:2 * H], act[:, 2 * H:3 * H], act[:, 3 * H:]
             # dL/dc' collects the direct gradient and the path through h' = o tanh(c')
-            gct = gh * o * (1 - tc * tc)
+            gct = tc * tc
+            xp.subtract(1, gct, out=gct)
+            gct *= o
+            gct *= gh
             if gc is not None:
                 gct += gc
+            # dL/d(activation) for i, f, g, o ...
             dgates = xp.empty_like(act)
-            dgates[:, :H] = gct * g * i * (1 - i)                    # i = sigmoid(a_i)
+            xp.multiply(gct, g, out=dgates[:, :H])
             if c is None:
                 dgates[:, H:2 * H] = 0
             else:
-                dgates[:, H:2 * H] = gct * c * f * (1 - f)           # f = sigmoid(a_f)
-            dgates[:, 2 * H:3 * H] = gct * i * (1 - g * g)          # g = tanh(a_g)
-            dgates[:, 3 * H:] = gh * tc * o * (1 - o)               # o = sigmoid(a_o)
+                xp.multiply(gct, c, out=dgates[:, H:2 * H])
+            xp.multiply(gct, i, out=dgates[:, 2 * H:3 * H])
+            xp.multiply(gh, tc, out=dgates[:, 3 * H:])
+            # ... times each activation's derivative: sigmoid' = s (1 - s) for i, f, o; tanh' = 1 - g^2
+            local = 1 - act
+            local *= act
+            xp.subtract(1, g * g, out=local[:, 2 * H:3 * H])
+            dgates *= local
             gc_prev = gct * f if c is not None else None
         if self.h is None:
             return dgates, None
