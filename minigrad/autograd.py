@@ -112,8 +112,9 @@ def describe(arrays):
 
 
 def op_error(exc_type, op, message):
-    """An exception whose text starts with the op's name; marked so it is not wrapped twice."""
-    err = exc_type(f"{op}: {message}")
+    """An exception whose text starts with the op's name (and scope); marked so it is not wrapped twice."""
+    where = f" (in scope '{'/'.join(_state.scope)}')" if _state.scope else ""
+    err = exc_type(f"{op}{where}: {message}")
     err._minigrad_named = True
     return err
 
@@ -143,7 +144,12 @@ class Function:
         return type(self).__name__
 
     def __call__(self, *inputs):
-        tensors = _lift_inputs(inputs)
+        """Run forward on the inputs' arrays; record this node when any input requires grad."""
+        tensors = inputs
+        for x in inputs:
+            if not isinstance(x, Tensor):
+                tensors = _lift_inputs(inputs)
+                break
         arrays = [t.data for t in tensors]
         kind = type(arrays[0])
         for a in arrays:
@@ -157,29 +163,29 @@ class Function:
             raise op_error(type(e) if type(e) in (ValueError, IndexError, TypeError) else ValueError,
                            self.name, f"{e} (inputs: {describe(arrays)})") from None
         multi = type(out) is tuple
-        outs = out if multi else (out,)
-        if not backend.is_array(outs[0]):
-            outs = tuple(backend.array_module(arrays[0]).asarray(o) for o in outs)
+        if not multi and not backend.is_array(out):
+            out = backend.array_module(arrays[0]).asarray(out)
         if _state.anomaly:
             self.scope, self.id = _state.scope, -1
-            _check_finite(self, outs, "output")
+            _check_finite(self, out if multi else (out,), "output")
 
         requires = False
         if _state.grad_enabled:
             needs = tuple([t._requires_grad for t in tensors])
             requires = True in needs
-        if requires:
-            self.inputs = tensors
-            self.needs_grad = needs
-            self.n_out = len(outs)
-            self.scope = _state.scope
-            self.id = next(_ids)
-            self._retained = None
-            self._released = False
-            results = tuple(Tensor._make(o, True, self, i) for i, o in enumerate(outs))
-        else:
-            results = tuple(Tensor._make(o) for o in outs)
-        return results if multi else results[0]
+        if not requires:
+            return tuple([Tensor._make(o) for o in out]) if multi else Tensor._make(out)
+        self.inputs = tensors
+        self.needs_grad = needs
+        self.scope = _state.scope
+        self.id = next(_ids)
+        self._retained = None
+        self._released = False
+        if multi:
+            self.n_out = len(out)
+            return tuple([Tensor._make(o, True, self, i) for i, o in enumerate(out)])
+        self.n_out = 1
+        return Tensor._make(out, True, self, 0)
 
     def forward(self, *arrays):
         raise NotImplementedError
@@ -244,8 +250,8 @@ def backward(root, grad=None, retain_graph=False):
         raise _released_error(node)
 
     pending = _count_consumers(node)
-    grads = {node: {root._index: seed}}
-    ready = [node]
+    grads = {node: {root._index: seed}}      # node -> {output index: gradient}
+    ready = [node]                           # nodes whose consumers have all sent their gradients
     anomaly = _state.anomaly
     while ready:
         node = ready.pop()
@@ -253,11 +259,11 @@ def backward(root, grad=None, retain_graph=False):
         gxs = None
         if gys is not None:
             if node._retained:
-                for i, ref in node._retained.items():
-                    t = ref()
-                    if t is not None and i in gys:
-                        _accumulate(t, gys[i])
-            gxs = node.backward(*[gys.get(i) for i in range(node.n_out)]) if node.n_out > 1 else node.backward(gys[0])
+                _keep_retained(node, gys)
+            if node.n_out == 1:
+                gxs = node.backward(gys[0])
+            else:
+                gxs = node.backward(*[gys.get(i) for i in range(node.n_out)])
             if type(gxs) is not tuple:
                 gxs = (gxs,)
             if anomaly:
@@ -266,11 +272,11 @@ def backward(root, grad=None, retain_graph=False):
         if not retain_graph:
             node.release()
         for k, t in enumerate(inputs):
-            gx = gxs[k] if gxs is not None else None
+            gx = None if gxs is None else gxs[k]
+            parent = t.grad_fn
             if gx is not None and gx.shape != t.data.shape:
                 raise RuntimeError(f"backward: {node.name} returned a gradient of shape {gx.shape} for input {k} "
                                    f"of shape {t.data.shape} (a bug in that op's backward)")
-            parent = t.grad_fn
             if parent is None:
                 if gx is not None and t._requires_grad:
                     _accumulate(t, gx)
@@ -281,13 +287,21 @@ def backward(root, grad=None, retain_graph=False):
                 slot = grads.get(parent)
                 if slot is None:
                     grads[parent] = {t._index: gx}
-                elif t._index in slot:
-                    slot[t._index] = slot[t._index] + gx
                 else:
-                    slot[t._index] = gx
-            pending[parent] -= 1
-            if pending[parent] == 0:
+                    old = slot.get(t._index)
+                    slot[t._index] = gx if old is None else old + gx
+            left = pending[parent] - 1
+            pending[parent] = left
+            if left == 0:
                 ready.append(parent)
+
+
+def _keep_retained(node, gys):
+    """Give .grad to the outputs of `node` that asked for it with retain_grad()."""
+    for i, ref in node._retained.items():
+        t = ref()
+        if t is not None and i in gys:
+            _accumulate(t, gys[i])
 
 
 def _seed_gradient(root, grad):
