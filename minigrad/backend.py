@@ -4,6 +4,8 @@ This is the only module that names numpy or cupy. Everything else asks for the
 array module of its data (`xp = array_module(x)`) so the same code runs on both.
 CuPy is imported the first time a CUDA device is asked for, never before.
 """
+import warnings
+
 import numpy
 
 float32 = numpy.dtype("float32")
@@ -230,15 +232,19 @@ def add_rows(target, rows, values):
 
 
 def sigmoid_(a):
-    """a <- 1 / (1 + exp(-a)) in place, stable: exp's argument is capped at 80 so it never overflows
-    (sigmoid(-80) is 1.8e-35 in any float dtype, so the cap changes nothing that matters)."""
+    """a <- 1 / (1 + exp(-a)) in place. Where a << 0, exp(-a) overflows to inf and the result is
+    exactly 0, which is right: the overflow warning for that line is silenced below."""
     xp = array_module(a)
     xp.negative(a, out=a)
-    xp.minimum(a, 80, out=a)
     xp.exp(a, out=a)
     a += 1
     xp.reciprocal(a, out=a)
     return a
+
+
+# sigmoid_'s exp may overflow to inf on purpose (see above); only that warning, only from this module
+warnings.filterwarnings("ignore", message="overflow encountered in exp", category=RuntimeWarning,
+                        module=__name__)
 
 
 def cupy_module():
