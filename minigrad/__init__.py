@@ -5,7 +5,7 @@ from .tensor import Tensor
 from .autograd import Function, current_scope, detect_anomaly, enable_grad, is_grad_enabled, no_grad, scope
 from .factories import arange, full, ones, ones_like, rand, randint, randn, tensor, zeros, zeros_like
 from .ops import (abs, broadcast_to, cat, clip, exp, log, matmul, max, mean, min, permute, relu, reshape,
-                  sigmoid, sqrt, squeeze, stack, sum, tanh, transpose, unsqueeze, where)
+                  sigmoid, split, sqrt, squeeze, stack, sum, tanh, transpose, unbind, unsqueeze, where, chunk)
 from .gradcheck import GradcheckError, gradcheck
 from .serialization import CheckpointError, load, save
 
