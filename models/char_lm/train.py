@@ -1,0 +1,263 @@
+"""Training the character-level language model: truncated BPTT, validation, checkpoints, exact resume.
+
+    for each step:
+        window k = step % windows_per_epoch          (k == 0: a new epoch, the state restarts at zeros)
+        logits, state = model(inputs, state)         state: carried over from the previous window
+        loss = cross_entropy(logits, targets)        mean nats per character
+        loss.backward(); clip; optimizer.step()
+        state = state.detach()                       truncated BPTT: the next window's gradients stop here
+        every val_every steps: validation loss (fresh state, no dropout), DIR/last, DIR/best if better
+
+DIR/last.ckpt holds everything a run needs to go on exactly as if it had never stopped: weights,
+optimizer state, the carried state, the step, the random generator and the config. DIR/metrics.jsonl
+holds one JSON line per step ({"step", "loss", "time"}) and per validation ({"step", "val_loss"}).
+"""
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, fields
+
+import minigrad as mg
+import minigrad.nn.functional as F
+from minigrad.nn.utils import clip_grad_norm_
+
+from ..shapes.common import DEFAULT_LR, make_optimizer
+from .data import Batches, Vocab, load_text, split
+from .model import CharLM, detach_state
+
+FORMAT = "minigrad.char_lm/1"
+LAST, BEST, METRICS = "last.ckpt", "best.ckpt", "metrics.jsonl"
+
+
+@dataclass
+class TrainConfig:
+    data: str = None              # a UTF-8 text file; None: the bundled Tiny Shakespeare
+    cell: str = "lstm"
+    layers: int = 2
+    hidden: int = 128
+    embed: int = 128              # 0: one-hot inputs
+    dropout: float = 0.0
+    seq_len: int = 50
+    batch: int = 50
+    steps: int = None             # stop after this many steps in all (counting those before a resume)
+    minutes: float = None         # or after this much wall time in this run; neither given: 2000 steps
+    optimizer: str = "adam"
+    lr: float = None              # None: the optimizer's default here (models.sequence.DEFAULT_LR)
+    clip: float = 5.0             # max gradient norm; 0 switches clipping off
+    val_every: int = 200
+    val_fraction: float = 0.1
+    device: str = "cpu"
+    dtype: str = "float32"
+    seed: int = 0
+    out: str = None
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.lr is None:
+            self.lr = DEFAULT_LR[self.optimizer]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the gradient norm became NaN/Inf; the last good checkpoint is kept."""
+
+
+def build(cfg, vocab_size):
+    """The model and its optimizer for a config (seeded by cfg.seed)."""
+    mg.manual_seed(cfg.seed)
+    model = CharLM(vocab_size, cfg.cell, cfg.hidden, cfg.layers, cfg.embed, cfg.dropout)
+    model.to(cfg.device, dtype=cfg.dtype)
+    return model, make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
+
+
+def evaluate(model, batches):
+    """Mean cross-entropy (nats/char) over a whole split, state carried from zeros, no dropout, no graph."""
+    was_training = model.training
+    model.eval()
+    total, count, state = 0.0, 0, None
+    with mg.no_grad():
+        for x, y in batches:
+            logits, state = model(x.T, state)
+            targets = mg.tensor(y.T.reshape(-1), device=logits.device)
+            total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets, reduction="sum").item()
+            count += y.size
+    model.train(was_training)
+    return total / count
+
+
+def train(cfg, resume=False, log=print):
+    """Train (or with resume=True go on from cfg.out/last.ckpt); returns a summary dict.
+
+    With resume, every setting comes from the checkpoint except steps, minutes, device and progress.
+    Raises TrainingDiverged (after keeping the last good checkpoint) when the loss stops being finite.
+    """
+    if cfg.out is None:
+        raise ValueError("train: an output folder (--out DIR) is needed for checkpoints and metrics")
+    os.makedirs(cfg.out, exist_ok=True)
+    ckpt = None
+    if resume:
+        ckpt = load_checkpoint(os.path.join(cfg.out, LAST))
+        keep = {k: getattr(cfg, k) for k in ("steps", "minutes", "device", "progress", "out")}
+        cfg = TrainConfig(**{**{f.name: ckpt["config"][f.name] for f in fields(TrainConfig)
+                                if f.name in ckpt["config"]}, **keep})
+        if cfg.steps is None and cfg.minutes is None:
+            cfg.steps, cfg.minutes = ckpt["config"]["steps"], ckpt["config"]["minutes"]
+    if cfg.steps is None and cfg.minutes is None:
+        cfg.steps = 2000
+
+    text = load_text(cfg.data)
+    vocab = Vocab(ckpt["vocab"]) if ckpt else Vocab.from_text(text)
+    train_ids, val_ids = split(vocab.encode(text), cfg.val_fraction)
+    train_batches = Batches(train_ids, cfg.batch, cfg.seq_len)
+    val_batches = Batches(val_ids, min(cfg.batch, max(1, len(val_ids) // (cfg.seq_len + 1))), cfg.seq_len) \
+        if len(val_ids) > 2 else None
+    model, opt = build(cfg, len(vocab))
+    params = list(model.parameters())
+
+    step, state, best, val_loss = 0, None, math.inf, None
+    metrics_path = os.path.join(cfg.out, METRICS)
+    if ckpt:
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        step, best, val_loss = ckpt["step"], ckpt["best_val"], ckpt["val_loss"]
+        state = _to_device(ckpt["state"], cfg.device)
+        if ckpt["rng"] is not None:
+            mg.set_rng_state(ckpt["rng"])
+        _truncate_metrics(metrics_path, step)
+        log(f"resuming from {os.path.join(cfg.out, LAST)} at step {step}")
+    else:
+        open(metrics_path, "w").close()
+
+    def checkpoint(path):
+        save_checkpoint(path, model, opt, vocab, cfg, step, state, val_loss, best)
+
+    n_params = sum(p.numel() for p in params)
+    log(f"{cfg.cell.upper()} {cfg.layers}x{cfg.hidden}, {n_params:,} parameters, vocab {len(vocab)}, "
+        f"{len(train_ids):,} train / {len(val_ids):,} val chars, {len(train_batches)} windows per epoch")
+    bar = _progress(cfg, step, log)
+    chars_per_step = cfg.batch * cfg.seq_len
+    start = time.perf_counter()
+    steps_here, step_seconds = 0, 0.0                    # step_seconds: time in training steps (not validation)
+    with open(metrics_path, "a") as metrics:
+        while (cfg.steps is None or step < cfg.steps) and \
+                (cfg.minutes is None or time.perf_counter() - start < 60 * cfg.minutes):
+            tick = time.perf_counter()
+            k = step % len(train_batches)
+            if k == 0:
+                state = None                                   # a new epoch starts from zeros
+            x, y = train_batches[k]
+            logits, state = model(x.T, state)
+            targets = mg.tensor(y.T.reshape(-1), device=cfg.device)
+            loss = F.cross_entropy(logits.reshape(-1, len(vocab)), targets)
+            opt.zero_grad()
+            loss.backward()
+            loss_value = loss.item()
+            norm = clip_grad_norm_(params, cfg.clip) if cfg.clip > 0 else 0.0
+            if not (math.isfinite(loss_value) and math.isfinite(norm)):
+                bar.close()
+                raise TrainingDiverged(_diverged_message(cfg, step + 1, loss_value, norm))
+            opt.step()
+            state = detach_state(state)
+            step += 1
+            steps_here += 1
+            now = time.perf_counter()
+            step_seconds += now - tick
+            elapsed = now - start
+            speed = steps_here * chars_per_step / step_seconds
+            metrics.write(json.dumps({"step": step, "loss": loss_value, "time": round(elapsed, 3)}) + "\n")
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_value:.3f}", chars_s=f"{speed:,.0f}", refresh=False)
+            if step % cfg.val_every == 0 or step == cfg.steps:
+                val_loss = evaluate(model, val_batches) if val_batches else loss_value
+                metrics.write(json.dumps({"step": step, "val_loss": val_loss, "time": round(elapsed, 3)}) + "\n")
+                metrics.flush()
+                bar.write(f"step {step}: train {loss_value:.4f}, val {val_loss:.4f} nats/char")
+                if val_loss < best:
+                    best = val_loss
+                    checkpoint(os.path.join(cfg.out, BEST))
+                checkpoint(os.path.join(cfg.out, LAST))
+        bar.close()
+        if step % cfg.val_every and step != cfg.steps:       # stopped by the clock between validations
+            val_loss = evaluate(model, val_batches) if val_batches else val_loss
+            metrics.write(json.dumps({"step": step, "val_loss": val_loss,
+                                      "time": round(time.perf_counter() - start, 3)}) + "\n")
+            if val_loss is not None and val_loss < best:
+                best = val_loss
+                checkpoint(os.path.join(cfg.out, BEST))
+            checkpoint(os.path.join(cfg.out, LAST))
+    wall = time.perf_counter() - start
+    log(f"done: {step} steps, val {val_loss:.4f} nats/char (best {best:.4f}), {wall:.1f} s this run; "
+        f"checkpoints in {cfg.out}")
+    return {"step": step, "val_loss": val_loss, "best_val": best, "seconds": wall, "out": cfg.out,
+            "last": os.path.join(cfg.out, LAST), "best": os.path.join(cfg.out, BEST), "metrics": metrics_path}
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+def save_checkpoint(path, model, opt, vocab, cfg, step, state, val_loss, best):
+    """Everything needed to sample from the model or to resume training exactly, written atomically."""
+    try:
+        rng = mg.get_rng_state()
+    except NotImplementedError:
+        rng = None
+    mg.save({"format": FORMAT, "model": model.state_dict(), "model_config": model.config(),
+             "optimizer": opt.state_dict(), "vocab": vocab.chars, "config": asdict(cfg), "step": step,
+             "state": state, "rng": rng if cfg.device == "cpu" else None,
+             "val_loss": val_loss, "best_val": best}, path)
+
+
+def load_checkpoint(path):
+    """A char-LM checkpoint: `path` itself, or DIR/best.ckpt (else DIR/last.ckpt) for a folder."""
+    if os.path.isdir(path):
+        for name in (BEST, LAST):
+            if os.path.exists(os.path.join(path, name)):
+                path = os.path.join(path, name)
+                break
+        else:
+            raise FileNotFoundError(f"no checkpoint in {path!r}: expected {BEST} or {LAST} there "
+                                    f"(written by `python -m models.char_lm train --out {path}`)")
+    ckpt = mg.load(path)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise ValueError(f"{path!r} is not a char-LM checkpoint (format {FORMAT!r})")
+    return ckpt
+
+
+def _to_device(state, device):
+    if state is None:
+        return None
+    if isinstance(state, (tuple, list)):
+        return tuple(s.to(device) for s in state)
+    return state.to(device)
+
+
+def _truncate_metrics(path, step):
+    """Drop the lines a killed run wrote after its last checkpoint, so the file reads as one run."""
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        lines = [line for line in f if line.strip() and json.loads(line)["step"] <= step]
+    with open(path, "w") as f:
+        f.writelines(lines)
+
+
+def _diverged_message(cfg, step, loss, norm):
+    last = os.path.join(cfg.out, LAST)
+    kept = f"the last good checkpoint is {last}" if os.path.exists(last) else \
+        "no checkpoint had been written yet"
+    return (f"training diverged at step {step}: loss {loss}, gradient norm {norm} (not finite). "
+            f"Stopped; {kept}. Try a smaller --lr (now {cfg.lr}) or a tighter --clip (now {cfg.clip}).")
+
+
+def _progress(cfg, step, log):
+    if cfg.progress:
+        from tqdm import tqdm
+        return tqdm(total=cfg.steps, initial=step, unit="step", dynamic_ncols=True, leave=True)
+    return _Quiet(log)
+
+
+class _Quiet:
+    """No bar: validation lines still go to `log`."""
+    def __init__(self, log): self.write = log
+    def update(self, n): pass
+    def set_postfix(self, **kw): pass
+    def close(self): pass

@@ -1,0 +1,41 @@
+"""`python -m models.tasks TASK [options]`: train one model on a synthetic task and print its curve."""
+import argparse
+import sys
+
+from .train import DEFAULTS, TASKS, run_task
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m models.tasks", description=__doc__.strip("`"))
+    p.add_argument("task", choices=TASKS)
+    p.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="lstm")
+    p.add_argument("--T", type=int, default=None,
+                   help="sequence length (adding, parity), delay (copy) or length (reversal); "
+                        + ", ".join(f"{k} {v['T']}" for k, v in DEFAULTS.items()))
+    p.add_argument("--steps", type=int, default=None, help="training steps (default per task)")
+    p.add_argument("--batch", type=int, default=None, help="batch size (default 50; reversal 64)")
+    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate")
+    p.add_argument("--clip", type=float, default=1.0, help="max gradient norm (0: off)")
+    p.add_argument("--forget-bias", type=float, default=None,
+                   help="LSTM only: initial forget-gate bias (e.g. 1.0); default: the standard init")
+    p.add_argument("--eval-every", type=int, default=100, help="print the windowed curve every K steps")
+    p.add_argument("--stop-below", type=float, default=None, help="stop once the windowed loss is below this")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="write the curve as JSON lines to this file")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    result = run_task(a.task, a.cell, a.T, a.steps, a.batch, a.hidden, a.lr, a.clip, a.seed, a.forget_bias,
+                      a.eval_every, a.stop_below, a.out)
+    last = result["curve"][-1]
+    where = f", below {a.stop_below} at step {result['solved_at']}" if result["solved_at"] else ""
+    print(f"{a.task} {a.cell} T={result['T']}: {last['step']} steps in {result['seconds']:.0f} s{where}; final "
+          + ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k not in ("step", "seconds")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""Training on the synthetic tasks: one model per task, fresh batches every step, a curve out.
+
+    task       model (models.shapes)                         loss            reported
+    adding     SequenceClassifier(1 output, 2 features)       MSE             mse (baseline 0.167)
+    copy       SequenceTagger(10 tags, one-hot inputs)        cross-entropy   loss / baseline, recall accuracy
+    parity     SequenceClassifier(2 classes, one-hot bits)    cross-entropy   accuracy
+    reversal   Seq2Seq(embedding 32)                          cross-entropy   greedy exact match, token accuracy
+
+Every batch is new, so the loss of a batch measured before its update is a held-out estimate: the
+curve averages it over the last `eval_every` steps.
+"""
+import json
+import time
+
+import numpy as np
+
+import minigrad as mg
+import minigrad.nn.functional as F
+from minigrad import nn
+from minigrad.nn.utils import clip_grad_norm_
+
+from ..shapes import Seq2Seq, SequenceClassifier, SequenceTagger, make_optimizer, set_forget_bias, teacher_inputs
+from . import data
+
+DEFAULTS = {  # T (or length), steps, batch
+    "adding": dict(T=100, steps=4000, batch=50),
+    "copy": dict(T=20, steps=2000, batch=50),
+    "parity": dict(T=10, steps=2000, batch=50),
+    "reversal": dict(T=8, steps=2000, batch=64),
+}
+TASKS = tuple(DEFAULTS)
+
+
+def build_model(task, cell="lstm", hidden=128, forget_bias=None, embed=32, vocab=10):
+    """The model for a task; forget_bias (LSTM only) sets the forget gates' initial bias."""
+    if task == "adding":
+        model = SequenceClassifier(1, input_size=2, hidden=hidden, cell=cell)
+    elif task == "copy":
+        model = SequenceTagger(10, vocab_size=10, hidden=hidden, cell=cell)
+    elif task == "parity":
+        model = SequenceClassifier(2, vocab_size=2, hidden=hidden, cell=cell)
+    elif task == "reversal":
+        model = Seq2Seq(vocab, vocab, embed=embed, hidden=hidden, cell=cell)
+    else:
+        raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+    if forget_bias is not None:
+        if cell != "lstm":
+            raise ValueError(f"forget_bias is an LSTM option; the cell is {cell!r}")
+        for rnn in (m for m in model.modules() if isinstance(m, nn.LSTM)):
+            set_forget_bias(rnn, forget_bias)
+    return model
+
+
+def task_step(task, model, rng, batch, T):
+    """One fresh batch through the model -> (loss Tensor, {metric: value})."""
+    if task == "adding":
+        x, y = data.adding_batch(rng, batch, T)
+        loss = F.mse_loss(model(x)[:, 0], mg.tensor(y))
+        return loss, {"mse": loss.item()}
+    if task == "copy":
+        x, y = data.copy_batch(rng, batch, T)
+        scores = model(x)
+        loss = F.cross_entropy(scores.reshape(-1, scores.shape[-1]), y.reshape(-1))
+        recall = (scores.numpy()[:, -data.N_COPY:].argmax(-1) == y[:, -data.N_COPY:]).mean()
+        return loss, {"loss_ratio": loss.item() / data.copy_baseline(T), "recall": float(recall)}
+    if task == "parity":
+        x, y = data.parity_batch(rng, batch, T)
+        scores = model(x)
+        return F.cross_entropy(scores, y), {"accuracy": float((scores.numpy().argmax(-1) == y).mean())}
+    src, tgt = data.reversal_batch(rng, batch, T)
+    scores = model(src, teacher_inputs(tgt, model.bos))
+    loss = F.cross_entropy(scores.reshape(-1, scores.shape[-1]), tgt.reshape(-1))
+    return loss, {"token_accuracy": float((scores.numpy().argmax(-1) == tgt).mean())}
+
+
+def run_task(task, cell="lstm", T=None, steps=None, batch=None, hidden=128, lr=1e-3, clip=1.0, seed=0,
+             forget_bias=None, eval_every=100, stop_below=None, out=None, log=print):
+    """Train a fresh model on `task`; returns {"curve": [{step, loss, metrics...}], "model", "seconds", ...}.
+
+    stop_below: stop once the windowed loss (MSE for adding) falls below it, and report that step.
+    out: a path for the curve as JSON lines.
+    """
+    if task not in DEFAULTS:
+        raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+    d = DEFAULTS[task]
+    T, steps, batch = T or d["T"], steps or d["steps"], batch or d["batch"]
+    mg.manual_seed(seed)
+    rng, eval_rng = np.random.default_rng(seed), np.random.default_rng([seed, 1])
+    model = build_model(task, cell, hidden, forget_bias)
+    opt = make_optimizer("adam", model.parameters(), lr)
+    params = list(model.parameters())
+    window, curve, solved, start = [], [], None, time.perf_counter()
+    sink = open(out, "w") if out else None
+    try:
+        for step in range(1, steps + 1):
+            loss, metrics = task_step(task, model, rng, batch, T)
+            opt.zero_grad()
+            loss.backward()
+            if clip:
+                clip_grad_norm_(params, clip)
+            opt.step()
+            window.append(dict(metrics, loss=loss.item()))
+            if step % eval_every == 0 or step == steps:
+                point = {"step": step, "seconds": round(time.perf_counter() - start, 1)}
+                point.update({k: float(np.mean([w[k] for w in window])) for k in window[0]})
+                if task == "reversal":
+                    point["exact_match"] = exact_match(model, eval_rng, 256, T)
+                window = []
+                curve.append(point)
+                log(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in point.items()))
+                if sink:
+                    sink.write(json.dumps(point) + "\n")
+                    sink.flush()
+                if not np.isfinite(point["loss"]):
+                    raise FloatingPointError(f"{task}: the loss became {point['loss']} by step {step}")
+                if stop_below is not None and point["loss"] < stop_below:
+                    solved = step
+                    break
+    finally:
+        if sink:
+            sink.close()
+    return {"task": task, "cell": cell, "T": T, "curve": curve, "solved_at": solved, "model": model,
+            "seconds": time.perf_counter() - start}
+
+
+def exact_match(model, rng, batch, length):
+    """Fraction of fresh reversal examples whose greedy decoding is entirely right."""
+    src, tgt = data.reversal_batch(rng, batch, length)
+    return float((model.greedy(src, length) == tgt).all(axis=1).mean())
