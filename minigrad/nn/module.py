@@ -20,14 +20,18 @@ class Module:
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
-        self._parameters.pop(name, None)
-        self._modules.pop(name, None)
+        # replacing a weight or submodule keeps its place in the order (as PyTorch): pop only the other kind
         if isinstance(value, Parameter):
+            self._modules.pop(name, None)
             self._parameters[name] = value
         elif isinstance(value, Module):
+            self._parameters.pop(name, None)
             self._modules[name] = value
             if value._scope_name is None:
                 object.__setattr__(value, "_scope_name", name)
+        else:
+            self._parameters.pop(name, None)
+            self._modules.pop(name, None)
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name):
@@ -53,12 +57,13 @@ class Module:
             return self.forward(*args, **kwargs)
 
     # ------------------------------------------------------------------ the tree of modules
-    def named_modules(self, prefix=""):
-        """(dotted name, module) for this module and every descendant, depth first, each once."""
+    def named_modules(self, prefix="", remove_duplicate=True):
+        """(dotted name, module) for this module and every descendant, depth first, each once
+        (remove_duplicate=False: a shared module under each of its names, as state_dict lists them)."""
         seen, stack = set(), [(prefix, self)]
         while stack:
             name, module = stack.pop()
-            if id(module) in seen:
+            if remove_duplicate and id(module) in seen:
                 continue
             seen.add(id(module))
             yield name, module
@@ -76,12 +81,13 @@ class Module:
         for _, m in self.named_children():
             yield m
 
-    def named_parameters(self, prefix=""):
-        """(dotted name, Parameter), e.g. ('encoder.lstm.weight_ih_l0', ...); shared parameters once."""
+    def named_parameters(self, prefix="", remove_duplicate=True):
+        """(dotted name, Parameter), e.g. ('encoder.lstm.weight_ih_l0', ...); shared parameters once
+        (remove_duplicate=False: under each of their names, e.g. tied weights, as PyTorch's state_dict)."""
         seen = set()
-        for mod_name, module in self.named_modules(prefix):
+        for mod_name, module in self.named_modules(prefix, remove_duplicate):
             for k, p in module._parameters.items():
-                if p is not None and id(p) not in seen:
+                if p is not None and (not remove_duplicate or id(p) not in seen):
                     seen.add(id(p))
                     yield (f"{mod_name}.{k}" if mod_name else k), p
 
@@ -124,14 +130,14 @@ class Module:
     # ------------------------------------------------------------------ state
     def state_dict(self):
         """{dotted name: Tensor} of every parameter (the tensors share memory with the parameters)."""
-        return {name: Tensor._make(p.data) for name, p in self.named_parameters()}
+        return {name: Tensor._make(p.data) for name, p in self.named_parameters(remove_duplicate=False)}
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy values (Tensors or arrays, e.g. from a PyTorch state_dict converted to NumPy) into the parameters.
 
         With strict=True, missing keys, unexpected keys and shape mismatches raise one error naming each.
         Returns (missing_keys, unexpected_keys)."""
-        own = dict(self.named_parameters())
+        own = dict(self.named_parameters(remove_duplicate=False))
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         problems = []
