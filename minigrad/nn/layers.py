@@ -93,8 +93,18 @@ class ModuleList(Module):
             self.append(m)
 
     def append(self, module):
-        setattr(self, str(len(self._modules)), module)
+        key = str(len(self._modules))
+        setattr(self, key, module)
+        if self._scope_name is not None:
+            module._set_scope_name(f"{self._scope_name}.{key}")
         return self
+
+    def _set_scope_name(self, name):
+        # a ModuleList is never called itself, so its entries carry its name: 'layers.0', 'layers.1'
+        super()._set_scope_name(name)
+        for key, m in self._modules.items():
+            if m._scope_name in (None, key):
+                m._set_scope_name(f"{name}.{key}")
 
     def __getitem__(self, i):
         return list(self._modules.values())[i]

@@ -28,7 +28,7 @@ class Module:
             self._parameters.pop(name, None)
             self._modules[name] = value
             if value._scope_name is None:
-                object.__setattr__(value, "_scope_name", name)
+                value._set_scope_name(name)
         else:
             self._parameters.pop(name, None)
             self._modules.pop(name, None)
@@ -38,6 +38,10 @@ class Module:
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
         object.__delattr__(self, name)
+
+    def _set_scope_name(self, name):
+        """The name this module's nodes are scoped under (its attribute name in its parent)."""
+        object.__setattr__(self, "_scope_name", name)
 
     def register_parameter(self, name, param):
         """Register `param` (a Parameter, or None for an absent optional weight such as a bias)."""

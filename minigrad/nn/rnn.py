@@ -74,7 +74,7 @@ class RNNBase(Module):
                 finals.append(state)
             layer_input = outputs[0] if D == 1 else ops.cat(outputs, axis=-1)
             if self.dropout and self.training and layer < self.num_layers - 1:
-                        layer_input = F.dropout(layer_input, self.dropout, True)
+                layer_input = F.dropout(layer_input, self.dropout, True)
         output = layer_input
         if masks is not None:
             output = ops.where(masks[1], output, 0.0)     # padded steps of `output` are zeros, as PyTorch's
