@@ -357,8 +357,8 @@ def test_module_list_registers_its_modules(rng):
     assert len(m.layers) == 3 and m.layers[2].out_features == 1
     assert [k for k, _ in m.named_parameters()] == [f"layers.{i}.{w}" for i in range(3) for w in ("weight", "bias")]
     out = m(mg.tensor(rng.standard_normal((4, 2)), dtype=F64))
-    # a ModuleList is never called itself: each entry's nodes carry its index as their scope
-    assert {n.scope[-1] for n in graph_nodes(out)} == {"0", "1", "2"}
+    # a ModuleList is never called itself: its entries carry its name, 'layers.0', 'layers.1', ...
+    assert {n.scope[-1] for n in graph_nodes(out)} == {"layers.0", "layers.1", "layers.2"}
     out.sum().backward()
     assert all(p.grad is not None for p in m.parameters())
 
