@@ -112,6 +112,6 @@ def fit(model, loss_fn, make_batch, steps, lr=1e-3, optimizer="adam", clip=1.0, 
             raise FloatingPointError(f"fit: the loss became {value} at step {step + 1}; lower lr (now {lr})")
         opt.step()
         losses.append(value)
-        if log_every and (step + 1) % log_every == 0:
+        if log_every and log and (step + 1) % log_every == 0:
             log(f"step {step + 1}: loss {np.mean(losses[-log_every:]):.4f}")
     return losses
