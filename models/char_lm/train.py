@@ -152,8 +152,8 @@ def train(cfg, resume=False, log=print):
             opt.zero_grad()
             loss.backward()
             loss_value = loss.item()
-            norm = clip_grad_norm_(params, cfg.clip) if cfg.clip > 0 else 0.0
-            if not (math.isfinite(loss_value) and math.isfinite(norm)):
+            norm = clip_grad_norm_(params, cfg.clip) if cfg.clip > 0 else None
+            if not (math.isfinite(loss_value) and (norm is None or math.isfinite(norm))):
                 bar.close()
                 raise TrainingDiverged(_diverged_message(cfg, step + 1, loss_value, norm))
             opt.step()
@@ -186,8 +186,8 @@ def train(cfg, resume=False, log=print):
                 checkpoint(os.path.join(cfg.out, BEST))
             checkpoint(os.path.join(cfg.out, LAST))
     wall = time.perf_counter() - start
-    log(f"done: {step} steps, val {val_loss:.4f} nats/char (best {best:.4f}), {wall:.1f} s this run; "
-        f"checkpoints in {cfg.out}")
+    val_text = "no validation" if val_loss is None else f"val {val_loss:.4f} nats/char (best {best:.4f})"
+    log(f"done: {step} steps, {val_text}, {wall:.1f} s this run; checkpoints in {cfg.out}")
     return {"step": step, "val_loss": val_loss, "best_val": best, "seconds": wall, "out": cfg.out,
             "last": os.path.join(cfg.out, LAST), "best": os.path.join(cfg.out, BEST), "metrics": metrics_path}
 
@@ -244,7 +244,8 @@ def _diverged_message(cfg, step, loss, norm):
     last = os.path.join(cfg.out, LAST)
     kept = f"the last good checkpoint is {last}" if os.path.exists(last) else \
         "no checkpoint had been written yet"
-    return (f"training diverged at step {step}: loss {loss}, gradient norm {norm} (not finite). "
+    grad = "" if norm is None else f", gradient norm {norm}"
+    return (f"training diverged at step {step}: loss {loss}{grad} (not finite). "
             f"Stopped; {kept}. Try a smaller --lr (now {cfg.lr}) or a tighter --clip (now {cfg.clip}).")
 
 
