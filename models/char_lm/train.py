@@ -251,8 +251,12 @@ def _diverged_message(cfg, step, loss, norm):
 
 def _progress(cfg, step, log):
     if cfg.progress:
+        import sys
+
         from tqdm import tqdm
-        return tqdm(total=cfg.steps, initial=step, unit="step", dynamic_ncols=True, leave=True)
+        # redrawn often on a terminal; into a log file (CI, `make demo > log`) only every 30 s
+        every = 0.1 if sys.stderr.isatty() else 30.0
+        return tqdm(total=cfg.steps, initial=step, unit="step", dynamic_ncols=True, leave=True, mininterval=every)
     return _Quiet(log)
 
 
