@@ -146,11 +146,12 @@ class NumpyLSTMLM:
         logits = buf["logits"]
         np.matmul(inp.reshape(T * B, H), P["decoder.weight"].T, out=logits)
         logits += P["decoder.bias"]
-        logits -= logits.max(axis=1, keepdims=True)
+        logits -= logits.max(axis=1, keepdims=True)           # log-sum-exp, stable
+        picked = logits[np.arange(T * B), y.T.reshape(-1)]    # o[y] - max (a copy)
         np.exp(logits, out=logits)
-        logits /= logits.sum(axis=1, keepdims=True)           # now the probabilities p
-        picked = logits[np.arange(T * B), y.T.reshape(-1)]
-        return float(-np.log(picked).mean(dtype=np.float64))
+        total = logits.sum(axis=1, keepdims=True)
+        logits /= total                                       # now the probabilities p
+        return float((np.log(total[:, 0]) - picked).mean(dtype=np.float64))   # -log p[y]
 
     # ------------------------------------------------------------------ backward
     def _backward(self, x, y):

@@ -262,3 +262,14 @@ def test_numpy_lstm_lm_names_shapes_and_flat_views():
         model.loss(np.full((2, 3), 7), np.zeros((2, 3), int))
     with pytest.raises(ValueError, match=r"same shape \(B, T\)"):
         model.loss(np.zeros((2, 3), int), np.zeros((3, 2), int))
+
+
+def test_numpy_lstm_lm_loss_is_stable_for_confident_wrong_predictions():
+    """float32 softmax underflows to p = 0 here; the loss must come from log-sum-exp, not log(p)."""
+    model = NumpyLSTMLM(vocab=4, embed=None, hidden=3, layers=1, seed=0)
+    model.params["decoder.bias"][:] = [300, 0, 0, 0]
+    x, y = np.zeros((2, 3), int), np.ones((2, 3), int)
+    loss = model.loss_and_grad(x, y)
+    assert np.isfinite(loss) and abs(loss - 300) < 1.0
+    assert np.all(np.isfinite(model.flat_grad))
+    np.testing.assert_allclose(model.grads["decoder.bias"], [1, -1, 0, 0], atol=1e-6)
