@@ -157,7 +157,7 @@ class NumpyLSTMLM:
     def _backward(self, x, y):
         """Backward pass after _forward: fills self.grads (the flat gradient buffer)."""
         B, T = x.shape
-        H, K, L, buf, P, Gr = self.hidden, self.vocab, self.layers, self._buffers, self.params, self.grads
+        H, L, buf, P, Gr = self.hidden, self.layers, self._buffers, self.params, self.grads
         N = T * B
         dlogits = buf["logits"]                               # p - onehot(y), / N for the mean
         dlogits[np.arange(N), y.T.reshape(-1)] -= 1
