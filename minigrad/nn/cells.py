@@ -13,6 +13,7 @@ import math
 
 from .. import factories, ops
 from ..ops import rnn_cells
+from . import functional as F
 from . import init
 from .module import Module
 from .parameter import Parameter
@@ -59,11 +60,10 @@ def gru_step(xw, h, w_hh, b_hh, fused=True, mask=None):
 
 
 def input_projection(x, w_ih, b_ih, b_hh, mode):
-    """x W_ih^T + b_ih (+ b_hh, folded in for RNN and LSTM where it is a plain sum), for any leading axes."""
-    xw = x @ w_ih.T
-    if b_ih is not None:
-        xw = xw + (b_ih + b_hh if mode != "gru" else b_ih)
-    return xw
+    """x W_ih^T + b_ih (+ b_hh, folded in for RNN and LSTM where it is a plain sum), for any leading axes: one node."""
+    if b_ih is None:
+        return F.linear(x, w_ih)
+    return F.linear(x, w_ih, b_ih + b_hh if mode != "gru" else b_ih)
 
 
 def zeros_bias(w_hh):

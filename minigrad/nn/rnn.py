@@ -87,10 +87,9 @@ class RNNBase(Module):
     def _run_direction(self, x, layer, suffix, state, masks):
         """One layer in one direction over the whole sequence -> (outputs (T, B, H), final state)."""
         w_ih, w_hh, b_ih, b_hh = self._weights(layer, suffix)
-        T, B = x.shape[0], x.shape[1]
+        T = x.shape[0]
         with scope(f"l{layer}{suffix}"):
-            xw = input_projection(x.reshape(T * B, x.shape[2]), w_ih, b_ih, b_hh, self.mode)
-            xw = xw.reshape(T, B, xw.shape[-1])
+            xw = input_projection(x, w_ih, b_ih, b_hh, self.mode)         # (T, B, G*H), all steps at once
             # fused RNN/LSTM steps leave dL/dW_hh to one StepInputs node (one matmul over all steps)
             batched = self.fused and self.mode != "gru"
             step_inputs = rnn_cells.StepInputs(reverse=bool(suffix)) if batched else None
