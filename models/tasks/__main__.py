@@ -15,6 +15,8 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, default=None, help="training steps (default per task)")
     p.add_argument("--batch", type=int, default=None, help="batch size (default 50; reversal 64)")
     p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--embed", type=int, default=None,
+                   help="embedding size of token inputs, 0 for one-hot (default: copy/parity 128, reversal 32)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate")
     p.add_argument("--clip", type=float, default=1.0, help="max gradient norm (0: off)")
     p.add_argument("--forget-bias", type=float, default=None,
@@ -29,7 +31,7 @@ def parse_args(argv=None):
 def main(argv=None):
     a = parse_args(argv)
     result = run_task(a.task, a.cell, a.T, a.steps, a.batch, a.hidden, a.lr, a.clip, a.seed, a.forget_bias,
-                      a.eval_every, a.stop_below, a.out)
+                      a.eval_every, a.stop_below, a.out, embed=a.embed)
     last = result["curve"][-1]
     where = f", below {a.stop_below} at step {result['solved_at']}" if result["solved_at"] else ""
     print(f"{a.task} {a.cell} T={result['T']}: {last['step']} steps in {result['seconds']:.0f} s{where}; final "

@@ -2,9 +2,14 @@
 
     task       model (models.shapes)                         loss            reported
     adding     SequenceClassifier(1 output, 2 features)       MSE             mse (baseline 0.167)
-    copy       SequenceTagger(10 tags, one-hot inputs)        cross-entropy   loss / baseline, recall accuracy
-    parity     SequenceClassifier(2 classes, one-hot bits)    cross-entropy   accuracy
+    copy       SequenceTagger(10 tags, embedding 128)         cross-entropy   loss / baseline, recall accuracy
+    parity     SequenceClassifier(2 classes, embedding 128)   cross-entropy   accuracy
     reversal   Seq2Seq(embedding 32)                          cross-entropy   greedy exact match, token accuracy
+
+Token inputs go through an embedding (N(0, 1) init, as nn.Embedding's) by default; embed=0 feeds one-hot
+vectors instead, which learn far more slowly here: their tiny input weights (U(+-1/sqrt(H))) make the
+symbols a faint signal next to the recurrent state (copy, T=20, GRU, 2,000 steps: loss/baseline 0.96 one-hot,
+0.37 with embedding 128).
 
 Every batch is new, so the loss of a batch measured before its update is a held-out estimate: the
 curve averages it over the last `eval_every` steps.
@@ -22,24 +27,28 @@ from minigrad.nn.utils import clip_grad_norm_
 from ..shapes import Seq2Seq, SequenceClassifier, SequenceTagger, make_optimizer, set_forget_bias, teacher_inputs
 from . import data
 
-DEFAULTS = {  # T (or length), steps, batch
-    "adding": dict(T=100, steps=4000, batch=50),
-    "copy": dict(T=20, steps=2000, batch=50),
-    "parity": dict(T=10, steps=2000, batch=50),
-    "reversal": dict(T=8, steps=2000, batch=64),
+DEFAULTS = {  # T (or length), steps, batch, embedding size of the token inputs (0: one-hot)
+    "adding": dict(T=100, steps=4000, batch=50, embed=None),
+    "copy": dict(T=20, steps=2000, batch=50, embed=128),
+    "parity": dict(T=10, steps=2000, batch=50, embed=128),
+    "reversal": dict(T=8, steps=2000, batch=64, embed=32),
 }
 TASKS = tuple(DEFAULTS)
 
 
-def build_model(task, cell="lstm", hidden=128, forget_bias=None, embed=32, vocab=10):
-    """The model for a task; forget_bias (LSTM only) sets the forget gates' initial bias."""
+def build_model(task, cell="lstm", hidden=128, forget_bias=None, embed=None, vocab=10):
+    """The model for a task; embed None: the task's default; forget_bias (LSTM only): the forget gates' bias."""
+    if task in DEFAULTS and embed is None:
+        embed = DEFAULTS[task]["embed"]
     if task == "adding":
         model = SequenceClassifier(1, input_size=2, hidden=hidden, cell=cell)
     elif task == "copy":
-        model = SequenceTagger(10, vocab_size=10, hidden=hidden, cell=cell)
+        model = SequenceTagger(10, vocab_size=10, embed=embed, hidden=hidden, cell=cell)
     elif task == "parity":
-        model = SequenceClassifier(2, vocab_size=2, hidden=hidden, cell=cell)
+        model = SequenceClassifier(2, vocab_size=2, embed=embed, hidden=hidden, cell=cell)
     elif task == "reversal":
+        if not embed:
+            raise ValueError("reversal: the seq2seq model needs an embedding size >= 1 (--embed)")
         model = Seq2Seq(vocab, vocab, embed=embed, hidden=hidden, cell=cell)
     else:
         raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
@@ -74,7 +83,7 @@ def task_step(task, model, rng, batch, T):
 
 
 def run_task(task, cell="lstm", T=None, steps=None, batch=None, hidden=128, lr=1e-3, clip=1.0, seed=0,
-             forget_bias=None, eval_every=100, stop_below=None, out=None, log=print):
+             forget_bias=None, eval_every=100, stop_below=None, out=None, log=print, embed=None):
     """Train a fresh model on `task`; returns {"curve": [{step, loss, metrics...}], "model", "seconds", ...}.
 
     stop_below: stop once the windowed loss (MSE for adding) falls below it, and report that step.
@@ -86,7 +95,7 @@ def run_task(task, cell="lstm", T=None, steps=None, batch=None, hidden=128, lr=1
     T, steps, batch = T or d["T"], steps or d["steps"], batch or d["batch"]
     mg.manual_seed(seed)
     rng, eval_rng = np.random.default_rng(seed), np.random.default_rng([seed, 1])
-    model = build_model(task, cell, hidden, forget_bias)
+    model = build_model(task, cell, hidden, forget_bias, embed)
     opt = make_optimizer("adam", model.parameters(), lr)
     params = list(model.parameters())
     window, curve, solved, start = [], [], None, time.perf_counter()
