@@ -14,7 +14,17 @@ Experiments (the issue's protocol; PyTorch on the reference machine in brackets)
              RNN 1.00 / 13%; T=50: 0.72 / 0.43 / 1.00]
   reversal   length 8 over 10 symbols, encoder-decoder LSTM-128, embedding 32, batch 64 [99% exact @ 1,950]
 
-Results go to --out (one JSON line per experiment, written as each finishes) and a summary is printed.
+Results go to --out-dir (one JSON line per experiment, written as each finishes) and a summary is printed.
+
+Measured with minigrad on the 2-core CPU (shared with other jobs, so seconds are only indicative), seed 0:
+  charlm     val 1.706 @1k, 1.617 @2k, 1.567 @4k, 1.569 @6k (best 1.567); 6,000 steps in 700 s
+  adding     GRU MSE < 0.01 at step 1,400 (104 s); RNN 0.166 after 4,000 (the plateau); LSTM default init:
+             plateau until ~2,400, then 0.003 at 4,000 (seeds 1, 2: escapes at ~3,300 and ~2,800, < 0.01 at
+             >4,000 and 3,600); LSTM forget bias 1.0: < 0.01 at 3,300 (seeds 1, 2: 3,200, 3,600)
+  adding200  GRU MSE < 0.01 at step 2,000 (199 s)
+  copy       T=20: loss/baseline GRU 0.34, LSTM 0.48, RNN 1.00; recall 71% / 57% / 13%
+             T=50: GRU 0.44, LSTM 0.66, RNN 1.00; recall 62% / 44% / 13%  (last 100 steps, 2,000 steps each)
+  reversal   exact match 98% @1,800, 97% @1,950 (256 fresh examples), token accuracy 99.7%; 58 s
 """
 import os
 
