@@ -25,7 +25,7 @@ def rnn_step(xw, h, w_hh, nonlinearity="tanh", fused=True, mask=None, weight_gra
     """h' = tanh(xw + h W_hh^T)  (or relu).  weight_grad=False: W_hh's gradient is left to StepInputs."""
     if fused:
         return rnn_cells.RNNCell(nonlinearity, mask, weight_grad)(*((xw, w_hh) if h is None else (xw, w_hh, h)))
-    a = xw if h is None else xw + h @ w_hh.T
+    a = xw if h is None else xw + F.linear(h, w_hh)
     h_new = a.tanh() if nonlinearity == "tanh" else a.relu()
     return h_new if mask is None else ops.where(mask, h_new, 0.0 if h is None else h)
 
@@ -34,7 +34,7 @@ def lstm_step(xw, state, w_hh, fused=True, mask=None, weight_grad=True):
     """(h', c') with gates i, f, g, o = split(xw + h W_hh^T);  c' = f*c + i*g;  h' = o*tanh(c')."""
     if fused:
         return rnn_cells.LSTMCell(mask, weight_grad)(*((xw, w_hh) if state is None else (xw, w_hh) + tuple(state)))
-    gates = xw if state is None else xw + state[0] @ w_hh.T
+    gates = xw if state is None else xw + F.linear(state[0], w_hh)
     i, f, g, o = gates.chunk(4, axis=-1)
     i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
     c = i * g if state is None else f * state[1] + i * g
@@ -49,7 +49,7 @@ def gru_step(xw, h, w_hh, b_hh, fused=True, mask=None):
     """h' = (1-z)*n + z*h  with  r, z = sigmoid(xw_r,z + hw_r,z),  n = tanh(xw_n + r*hw_n),  hw = h W_hh^T + b_hh."""
     if fused:
         return rnn_cells.GRUCell(mask)(*((xw, b_hh) if h is None else (xw, b_hh, w_hh, h)))
-    hw = b_hh if h is None else h @ w_hh.T + b_hh
+    hw = b_hh if h is None else F.linear(h, w_hh, b_hh)
     x_r, x_z, x_n = xw.chunk(3, axis=-1)
     h_r, h_z, h_n = hw.chunk(3, axis=-1)
     r = (x_r + h_r).sigmoid()
