@@ -11,7 +11,7 @@ demo: setup dot
 	$(PY) -m models.demo
 
 test: setup dot
-	$(PY) -m pytest -q -n 2 --dist loadgroup
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadgroup
 
 bench-quick: setup
 	$(PY) bench/lm.py --quick
