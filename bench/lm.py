@@ -173,7 +173,11 @@ def suite_configs(args):
     if args.quick:
         return [dict(base, L=L, H=H) for L, H in ((1, 128), (2, 256))] + \
                [dict(base, L=1, H=32, B=1, T=25, iters=200)]
-    return [dict(base, L=L, H=H) for L in (1, 2, 3) for H in (64, 128, 256, 512)]
+    grid = [(L, H) for L in (1, 2, 3) for H in (64, 128, 256, 512)]
+    if args.only:
+        wanted = {tuple(int(v) for v in item.lower().split("x")) for item in args.only.split(",")}
+        grid = [lh for lh in grid if lh in wanted]
+    return [dict(base, L=L, H=H) for L, H in grid]
 
 
 def main():
@@ -181,6 +185,7 @@ def main():
     p.add_argument("--quick", action="store_true", help="a 1-minute subset")
     p.add_argument("--suite", choices=("grid", "overhead", "sweep", "long"), default="grid")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--only", default=None, help="grid subset as LAYERSxHIDDEN, e.g. 2x256,3x128")
     p.add_argument("--impls", default=None, help="comma-separated subset of " + ",".join(IMPLS))
     p.add_argument("--repeats", type=int, default=3, help="interleaved rounds; figures are medians over rounds")
     p.add_argument("--iters", type=int, default=10, help="timed iterations per process")
