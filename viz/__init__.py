@@ -1,1 +1,17 @@
-"""Pictures of minigrad graphs: unrolled and rolled RNNs rendered with Graphviz, gradient-flow plots."""
+"""Pictures of minigrad graphs: unrolled and rolled RNNs rendered with Graphviz, gradient-flow plots.
+
+    viz.draw_graph(loss, module=model, detail='cell', max_steps=3)   # a graphviz.Digraph (inline in Jupyter)
+    viz.render(loss, 'lstm.png', module=model, rolled=True)          # .png .svg .pdf .dot
+    hs = viz.step_states(loss); loss.backward()                      # the hidden state of every step
+    viz.plot_grad_flow({'LSTM': hs})                                 # ||dL/dh_t|| against t
+
+Options of draw_graph/render: detail='op' (every op) or 'cell' (one node per cell application, the input
+projection folded in); rolled=True (one step, the recurrence through a 1-step delay); grads=True (colour
+by gradient norm, after backward(retain_graph=True); viz.retain_grads(loss) before backward colours every
+op); max_steps=k (first and last k steps, the middle elided); rankdir='LR' or 'TB' (where time runs);
+names={'x': x} labels inputs. The graph must still exist: draw before backward or use retain_graph=True.
+"""
+from .capture import Graph, OpNode, Scope, TensorNode, capture, retain_grads
+from .gradflow import grad_norms, plot_grad_flow, step_states
+from .render import draw_graph, render, to_digraph
+from .view import build_view
