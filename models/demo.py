@@ -40,12 +40,37 @@ def main(argv=None):
     print("\n== a sample (temperature 0.8, primed with 'ROMEO:') ==\n")
     print(sample(model, vocab, length=400, temperature=0.8, prime="ROMEO:", seed=0))
 
+    pictures = draw_pictures(model, vocab, args.out)
+
     print("\n== files written ==")
-    for key in ("best", "last", "metrics"):
-        print(f"  {result[key]}")
+    for path in [result[key] for key in ("best", "last", "metrics")] + pictures:
+        print(f"  {path}")
     print(f"  sample again:  python -m models.char_lm sample --checkpoint {args.out} --temperature 0.8")
-    # viz hook: a picture of the unrolled graph is rendered here once viz provides it (see issue "viz").
     return 0
+
+
+def draw_pictures(model, vocab, out, text="ROMEO:\nBut soft", long_steps=200):
+    """The trained model unrolled over a few characters (cell detail), and how its gradient flows back
+    through time over a longer window. viz is imported here only: models does not depend on it."""
+    import numpy as np
+
+    import minigrad.nn.functional as F
+    import viz
+    from models.char_lm.data import load_text
+
+    def loss_of(chars):
+        ids = np.asarray(vocab.encode(chars), dtype=np.int64)[:, None]          # (T + 1, batch 1)
+        logits, _ = model(ids[:-1])
+        return F.cross_entropy(logits.reshape(-1, len(vocab)), ids[1:].reshape(-1))
+
+    unrolled = viz.render(loss_of(text), os.path.join(out, "unrolled.svg"), module=model, detail="cell")
+    loss = loss_of(load_text()[:long_steps + 1])
+    states = viz.step_states(loss)
+    loss.backward()
+    figure = viz.plot_grad_flow({"LSTM-128 (trained)": states}, title="||dL/dh_t|| over 200 characters")
+    flow = os.path.join(out, "grad_flow.png")
+    figure.savefig(flow, dpi=100)
+    return [unrolled, flow]
 
 
 if __name__ == "__main__":
