@@ -79,7 +79,7 @@ def _per_step(view, leaf, dst, steps_of):
     if not graph_shape or dst.t is None or (not view.rolled and graph_shape[0] < steps_of.get(dst.group, 0)):
         return leaf.key
     name = leaf.label.split("\n")[0]
-    t = "t" if view.rolled else dst.t
+    t = "t" if view.rolled else dst.info if dst.kind == "elided" else dst.t
     key = f"{leaf.key}[{t}]"
     if key not in view.units:
         shape = "×".join(map(str, graph_shape[1:])) or "scalar"

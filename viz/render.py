@@ -9,6 +9,7 @@ from .view import build_view
 
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
 RANKDIRS = ("LR", "TB", "BT", "RL")
+BIG = 400                                          # units: past this, dot's iterations are bounded
 BUS_MIN = 3                                        # a unit feeding this many steps gets a bus
 STEPS = ("<steps>",)                                # the cluster that holds time steps of the top level
 FONT = "Helvetica"
@@ -78,6 +79,8 @@ def to_digraph(view, grads=False, rankdir="LR"):
         node_attr=dict(fontname=FONT, fontsize="10", shape="box", style="rounded,filled", height="0.3",
                        margin="0.08,0.04"),
         edge_attr=dict(fontname=FONT, fontsize="9", arrowsize="0.6", color="#555555"))
+    if len(view.units) > BIG:                      # bound dot's iterations: seconds, not minutes, for 1000s of steps
+        dot.graph_attr.update(nslimit="0.02", nslimit1="0.02", mclimit="0.05")
     scale = _grad_scale(view) if grads else None
     colours = {}
     for unit in view.units.values():
@@ -281,7 +284,7 @@ def _legend(scale, missing):
         colour, dark = _ramp(scale, 10.0 ** e)
         cells.append(f'<TD BGCOLOR="{colour}"><FONT COLOR="{"white" if dark else "black"}">1e{e}</FONT></TD>')
     extra = '<TD BGCOLOR="white">none kept</TD>' if missing else ""
-    return ('legend [shape=plaintext, style="", label=<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" '
+    return ('"legend" [shape=plaintext, style="", label=<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" '
             f'CELLPADDING="4"><TR><TD COLSPAN="{len(cells) + bool(missing)}">gradient norm |dL/d·|</TD></TR>'
             f'<TR>{"".join(cells)}{extra}</TR></TABLE>>]')
 

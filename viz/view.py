@@ -120,7 +120,7 @@ def _choose_steps(view, graph, steps):
             gone = ts[k:len(ts) - k]
             eid = f"elided:{'/'.join(group)}"
             view.add_unit(Unit(eid, "elided", f"⋯ {len(gone)} steps ⋯\nt={gone[0]} … t={gone[-1]}", group,
-                               group=group, t=gone[0]))
+                               f"{gone[0]}…{gone[-1]}", group=group, t=gone[0]))
             keep[group] = set(ts[:k] + ts[len(ts) - k:])
             order = order[:k] + [eid] + order[len(ts) - k:]
         else:
@@ -156,8 +156,10 @@ def _cell_label(ops):
         if name in CELL_NAMES:
             return CELL_NAMES[name], f"{n} ops" if n > 1 else ""
     sig, tanh, relu = names.count("Sigmoid"), names.count("Tanh"), names.count("ReLU")
-    kind = ("LSTM cell" if sig == 3 and tanh >= 2 else "GRU cell" if sig == 2 and tanh >= 1
-            else "RNN cell" if sig == 0 and tanh + relu == 1 else None)
+    gates = {op.n_out for op in ops if op.name == "Split"}   # chunk(4): i f g o; chunk(3): r z n
+    kind = ("LSTM cell" if 4 in gates or (not gates and sig >= 2 and tanh >= 2) else
+            "GRU cell" if 3 in gates or (not gates and sig == 2 and tanh == 1) else
+            "RNN cell" if sig == 0 and tanh + relu == 1 else None)
     if kind is None:
         parts = [split_time(op.scope)[2][:1] or (op.name,) for op in ops]
         distinct = [p[0] for p in dict.fromkeys(parts) if p[0] not in PLUMBING] or names[:1]

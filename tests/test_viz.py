@@ -1,0 +1,498 @@
+"""viz: graph capture, the DOT structure of unrolled/rolled/elided pictures, rendering with dot, gradient flow."""
+import re
+import shutil
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+import viz
+from minigrad import nn
+from viz import demo
+from viz.__main__ import main as cli
+
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' is not installed")
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def hand_rnn(T=5, B=2, I=3, H=4, loss_at="all"):
+    """The issue's hand-built RNN: projection for all steps, then tanh(xw[t] + h U^T) in scopes l0 / t=k."""
+    W = mg.randn(H, I, requires_grad=True)
+    U = mg.randn(H, H, requires_grad=True)
+    xs = mg.randn(T, B, I)
+    h = mg.zeros(B, H)
+    hs = []
+    with mg.scope("rnn"), mg.scope("l0"):
+        xw = xs @ W.T
+        for t in range(T):
+            with mg.scope(f"t={t}"):
+                h = (xw[t] + h @ U.T).tanh()
+                hs.append(h)
+    loss = mg.stack(hs).sum() if loss_at == "all" else (hs[-1] ** 2).sum()
+    return loss, W, U, hs
+
+
+def hand_lstm(T=3, B=2, I=3, H=4):
+    """A fine-grained LSTM written out op by op; every step makes exactly 17 ops (counted below)."""
+    W = mg.randn(4 * H, I, requires_grad=True)
+    U = mg.randn(4 * H, H, requires_grad=True)
+    xs = mg.randn(T, B, I)
+    h, c = mg.zeros(B, H), mg.zeros(B, H)
+    with mg.scope("lstm"), mg.scope("l0"):
+        xw = xs @ W.T                                                  # Permute, MatMul (outside the steps)
+        for t in range(T):
+            with mg.scope(f"t={t}"):
+                gates = xw[t] + h @ U.T                                # GetItem, Permute, MatMul, Add: 4
+                i, f, g, o = (gates[:, k * H:(k + 1) * H] for k in range(4))   # GetItem x4: 8
+                i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()   # 4 more: 12
+                c = f * c + i * g                                      # Mul, Mul, Add: 15
+                h = o * c.tanh()                                       # Tanh, Mul: 17
+    return h.sum(), W, U
+
+
+OPS_PER_LSTM_STEP = 4 + 4 + 4 + 3 + 2
+
+
+def parse_dot(source):
+    """Nodes {name: attrs} with the cluster path each sits in, clusters {name: label}, edges [(a, b, attrs)]."""
+    nodes, clusters, edges, stack = {}, {}, [], []
+    attr = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|<.*>|[^,\]\s]+)')
+
+    def attrs(text):
+        return {k: v[1:-1].replace('\\n', '\n').replace('\\"', '"') if v.startswith('"') else v
+                for k, v in attr.findall(text or "")}
+
+    for line in source.splitlines():
+        s = line.strip()
+        m = re.match(r'subgraph "(cluster_[^"]*)" \{', s)
+        if m:
+            stack.append(m.group(1))
+            clusters[m.group(1)] = None
+            continue
+        if s == "}":
+            if stack:
+                stack.pop()
+            continue
+        if stack and clusters[stack[-1]] is None and s.startswith("label="):
+            clusters[stack[-1]] = attrs(s.replace(";", ","))["label"]
+            continue
+        m = re.match(r'"([^"]+)" -> "([^"]+)"(?: \[(.*)\])?$', s)
+        if m:
+            edges.append((m.group(1), m.group(2), attrs(m.group(3))))
+            continue
+        m = re.match(r'"([^"]+)" \[(.*)\]$', s)
+        if m:
+            nodes[m.group(1)] = dict(attrs(m.group(2)), cluster=tuple(stack))
+    return nodes, clusters, edges
+
+
+def time_clusters(clusters):
+    return [c for c, label in clusters.items() if label is not None and re.fullmatch(r"t=\d+", label)]
+
+
+def reaches(edges, nodes, src, dst_pred):
+    """The destinations (nodes satisfying dst_pred) reached from src through bus points only."""
+    out = {}
+    for a, b, _ in edges:
+        out.setdefault(a, []).append(b)
+    found, stack, seen = set(), [src], {src}
+    while stack:
+        n = stack.pop()
+        for b in out.get(n, []):
+            if b in seen:
+                continue
+            seen.add(b)
+            if b.startswith("bus:"):
+                stack.append(b)
+            elif dst_pred(b):
+                found.add(b)
+    return found
+
+
+def inner(node):
+    """The innermost cluster a parsed node sits in (None at the top level)."""
+    return node["cluster"][-1] if node["cluster"] else None
+
+
+def op_nodes(nodes):
+    return {k: v for k, v in nodes.items() if re.fullmatch(r"op\d+", k)}
+
+
+# ----------------------------------------------------------------------------- capture
+
+def test_capture_hand_rnn_structure():
+    loss, W, U, hs = hand_rnn(T=5)
+    g = viz.capture(loss)
+    # 2 ops before the loop (W.T, matmul), 5 per step (GetItem, U.T, MatMul, Add, Tanh), then stack and sum
+    per_step = {}
+    for op in g.ops.values():
+        per_step.setdefault(op.scope, []).append(op.name)
+    assert per_step[("rnn", "l0")] == ["Permute", "MatMul"]
+    for t in range(5):
+        assert sorted(per_step[("rnn", "l0", f"t={t}")]) == sorted(["GetItem", "Permute", "MatMul", "Add", "Tanh"])
+    assert per_step[()] == ["Stack", "Sum"]
+    assert g.time_steps() == {("rnn", "l0"): [0, 1, 2, 3, 4]}
+    assert [s.kind for s in g.scopes.walk()][:3] == ["root", "module", "layer"]
+    leaves = [t for t in g.tensors.values() if t.op is None]
+    assert sorted(t.kind for t in leaves) == ["const", "const", "leaf", "leaf"]   # xs, h0, W, U
+    assert {t.shape for t in leaves if t.kind == "leaf"} == {(4, 3), (4, 4)}
+    assert g.tensors[g.root].shape == () and g.tensors[g.root].dtype == "float32"
+    assert g.tensors[g.root].value == pytest.approx(loss.item())
+    # every input edge of every op is recorded, duplicates included
+    assert sum(len(op.inputs) for op in g.ops.values()) == sum(1 for e in g.edges if e[1].startswith("op") and ":" not in e[1])
+
+
+def test_capture_names_parameters_from_module():
+    model, loss, names = demo.build("lstm", layers=2, steps=3)
+    g = viz.capture(loss, module=model, names=names)
+    params = {t.name: t for t in g.tensors.values() if t.kind == "param"}
+    assert set(params) == {name for name, _ in model.named_parameters()}
+    assert params["rnn.weight_hh_l1"].shape == (16, 4)
+    assert any(t.kind == "input" and t.name == "x" for t in g.tensors.values())
+
+
+def test_capture_keys_do_not_depend_on_earlier_graphs():
+    mg.manual_seed(1)
+    a = viz.capture(hand_rnn(T=2)[0])
+    for _ in range(3):
+        hand_rnn(T=4)                                # more nodes made in between: the global counter moves
+    mg.manual_seed(1)
+    b = viz.capture(hand_rnn(T=2)[0])
+    assert list(a.ops) == list(b.ops) and list(a.tensors) == list(b.tensors) and a.edges == b.edges
+
+
+def test_released_graph_is_a_clear_error_and_retain_graph_keeps_it():
+    loss = hand_rnn(T=3)[0]
+    loss.backward()
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        viz.draw_graph(loss)
+    loss2 = hand_rnn(T=3)[0]
+    loss2.backward(retain_graph=True)
+    assert len(viz.capture(loss2).ops) == 2 + 5 * 3 + 2
+
+
+def test_capture_rejects_leaves_and_non_tensors():
+    with pytest.raises(ValueError, match="no graph"):
+        viz.capture(mg.randn(3, requires_grad=True))
+    with pytest.raises(TypeError, match="Tensor"):
+        viz.capture(np.ones(3))
+    with pytest.raises(TypeError, match="named_parameters"):
+        viz.capture(hand_rnn(T=1)[0], module=object())
+
+
+def test_capture_is_iterative_for_long_chains():
+    x = mg.randn(2, requires_grad=True)
+    y = x
+    for _ in range(5000):                            # far deeper than Python's recursion limit
+        y = y * 1.0001
+    g = viz.capture(y.sum())
+    assert len(g.ops) == 5001
+
+
+# ----------------------------------------------------------------------------- unrolled structure
+
+def test_one_cluster_per_time_step_with_op_nodes():
+    loss = hand_rnn(T=5)[0]
+    nodes, clusters, _ = parse_dot(viz.draw_graph(loss).source)
+    steps = time_clusters(clusters)
+    assert sorted(clusters[c] for c in steps) == [f"t={t}" for t in range(5)]
+    for c in steps:                                  # the 5 ops of the step sit in its cluster, inside layer 0
+        inside = [v for v in op_nodes(nodes).values() if inner(v) == c]
+        assert len(inside) == 5
+        assert [clusters[p] for p in inside[0]["cluster"]] == ["rnn", "layer 0", clusters[c]]
+
+
+def test_fine_grained_lstm_op_count():
+    loss = hand_lstm(T=3)[0]
+    nodes, clusters, _ = parse_dot(viz.draw_graph(loss, detail="op").source)
+    ops = op_nodes(nodes)
+    for c in time_clusters(clusters):
+        assert sum(1 for v in ops.values() if inner(v) == c) == OPS_PER_LSTM_STEP
+    assert len(ops) == 2 + 3 * OPS_PER_LSTM_STEP + 1   # projection (2), the steps, the final Sum
+    assert sum(1 for v in ops.values() if v.get("label", "") == "Sigmoid") == 3 * 3
+
+
+def test_nn_lstm_fine_and_fused_draw_every_op_and_one_cell_per_step():
+    model, loss, names = demo.build("lstm", layers=2, steps=3, fused=False)
+    g = viz.capture(loss, module=model, names=names)
+    nodes, clusters, _ = parse_dot(viz.draw_graph(loss, module=model, names=names, detail="op").source)
+    assert len(op_nodes(nodes)) == len(g.ops)
+    assert len(time_clusters(clusters)) == 2 * 3 + 3            # two layers and the per-step losses
+    for fused in (False, True):
+        model, loss, names = demo.build("lstm", layers=2, steps=3, fused=fused)
+        nodes, clusters, _ = parse_dot(viz.draw_graph(loss, module=model, names=names, detail="cell").source)
+        cells = [k for k, v in nodes.items() if v.get("label", "").split("\n")[0] == "LSTM cell"]
+        assert len(cells) == 2 * 3
+        assert len({inner(nodes[k]) for k in cells}) == 6   # each in its own step cluster
+
+
+def test_each_parameter_drawn_once_with_an_edge_into_every_step():
+    model, loss, names = demo.build("gru", layers=2, steps=4, bidirectional=True, fused=False)
+    for detail in ("op", "cell"):
+        nodes, clusters, edges = parse_dot(viz.draw_graph(loss, module=model, names=names, detail=detail).source)
+        for pname, p in model.named_parameters():
+            drawn = [k for k, v in nodes.items() if v.get("label", "").split("\n")[0] == pname]
+            assert len(drawn) == 1, (detail, pname, drawn)
+            assert not any(re.fullmatch(r"t=\d+", clusters[c] or "") for c in nodes[drawn[0]]["cluster"])
+            if "hh" in pname or "readout" in pname or detail == "cell":   # (op detail: W_ih feeds the projection)
+                steps = {c for k in reaches(edges, nodes, drawn[0], lambda n: n in nodes)
+                         for c in nodes[k]["cluster"] if c in time_clusters(clusters)}
+                expected = 3 if "weight_hh" in pname else 4   # the first step of a direction has no state yet
+                assert len(steps) == expected, (detail, pname)
+
+
+def test_hand_rnn_parameter_reaches_each_step_and_inputs_stay_outside():
+    loss, W, U, hs = hand_rnn(T=5)
+    nodes, clusters, edges = parse_dot(viz.draw_graph(loss).source)
+    u = [k for k, v in nodes.items() if v.get("label", "") == "leaf\n4×4"]
+    assert len(u) == 1
+    hit = reaches(edges, nodes, u[0], lambda n: n in nodes)
+    assert sorted(clusters[inner(nodes[k])] for k in hit) == [f"t={t}" for t in range(5)]
+
+
+def test_hidden_state_edges_run_from_step_to_step():
+    loss = hand_rnn(T=4)[0]
+    nodes, clusters, edges = parse_dot(viz.draw_graph(loss).source)
+    state = [(a, b, at) for a, b, at in edges if at.get("label", "").startswith("h")]
+    assert [at["label"] for _, _, at in state] == ["h₀", "h₁", "h₂"]
+    for a, b, _ in state:
+        ta = int(clusters[inner(nodes[a])][2:])
+        assert clusters[inner(nodes[b])] == f"t={ta + 1}"
+        assert nodes[a].get("label", "") == "Tanh" and nodes[b].get("label", "") == "MatMul"
+
+
+def test_cell_detail_aligns_layers_and_reverse_runs_backwards():
+    model, loss, names = demo.build("rnn", layers=2, steps=3, bidirectional=True)
+    nodes, clusters, edges = parse_dot(viz.draw_graph(loss, module=model, names=names, detail="cell").source)
+    assert {"layer 0", "layer 0 (reverse)", "layer 1", "layer 1 (reverse)"} <= set(clusters.values())
+    cell = {}
+    for k, v in nodes.items():
+        if v.get("label", "") == "RNN cell":
+            layer = clusters[v["cluster"][-2]]
+            cell[(layer, int(clusters[inner(v)][2:]))] = k
+    assert len(cell) == 12
+    for t in range(3):                   # layer 1 at step t reads both directions of layer 0 at step t
+        for d in ("layer 0", "layer 0 (reverse)"):
+            for d1 in ("layer 1", "layer 1 (reverse)"):
+                assert any(a == cell[(d, t)] and b == cell[(d1, t)] for a, b, _ in edges)
+    back = [(a, b) for a, b, at in edges if at.get("dir") == "back"]
+    assert len(back) == 2 * 2            # reverse state edges, written with time (t -> t+1) and drawn backwards
+    for a, b in back:
+        assert "reverse" in clusters[nodes[a]["cluster"][-2]]
+    xs = [v for v in nodes.values() if v.get("label", "").startswith("x[")]
+    assert sorted(v.get("label", "").split("\n")[0] for v in xs) == ["x[0]", "x[1]", "x[2]"]
+
+
+# ----------------------------------------------------------------------------- rolled and elided
+
+def test_rolled_view_has_one_step_and_delay_edges():
+    model, loss, names = demo.build("lstm", layers=1, steps=4, fused=True)
+    nodes, clusters, edges = parse_dot(viz.draw_graph(loss, module=model, names=names, detail="cell",
+                                                      rolled=True).source)
+    cells = [k for k, v in nodes.items() if v.get("label", "") == "LSTM cell"]
+    assert len(cells) == 1
+    delays = [k for k, v in nodes.items() if v.get("label", "").startswith("delay")]
+    assert len(delays) == 2                                   # h and c each wait one step
+    for d in delays:
+        assert any(a == cells[0] and b == d for a, b, _ in edges)
+        back = [at for a, b, at in edges if a == d and b == cells[0]]
+        assert len(back) == 1 and back[0]["label"] in ("h(t−1)", "c(t−1)")
+    assert sorted(clusters[c] for c in clusters if clusters[c] == "each step t") == ["each step t"] * 2
+
+
+def test_rolled_op_view_of_hand_rnn():
+    loss = hand_rnn(T=5)[0]
+    nodes, clusters, edges = parse_dot(viz.draw_graph(loss, rolled=True).source)
+    assert sum(1 for v in op_nodes(nodes).values() if v.get("label", "") == "Tanh") == 1
+    delay = [k for k, v in nodes.items() if v.get("label", "").startswith("delay")]
+    assert len(delay) == 1
+    tanh = next(k for k, v in nodes.items() if v.get("label", "") == "Tanh")
+    matmul_in = [b for a, b, _ in edges if a == delay[0]]
+    assert (tanh, delay[0]) in [(a, b) for a, b, _ in edges] and nodes[matmul_in[0]]["label"] == "MatMul"
+
+
+def test_max_steps_keeps_both_ends_and_one_elision_node():
+    loss = hand_rnn(T=10)[0]
+    nodes, clusters, edges = parse_dot(viz.draw_graph(loss, max_steps=2).source)
+    assert sorted(clusters[c] for c in time_clusters(clusters)) == ["t=0", "t=1", "t=8", "t=9"]
+    elided = [k for k, v in nodes.items() if "6 steps" in v.get("label", "")]
+    assert len(elided) == 1 and "t=2 … t=7" in nodes[elided[0]]["label"]
+    into = [a for a, b, _ in edges if b == elided[0] and a in op_nodes(nodes)]
+    out = [b for a, b, _ in edges if a == elided[0]]
+    assert any(clusters[inner(nodes[a])] == "t=1" for a in into)
+    assert any(b in nodes and nodes[b]["cluster"] and clusters[inner(nodes[b])] == "t=8" for b in out)
+    assert len(viz.draw_graph(loss, max_steps=5).source) > 0           # 2k+1 > T: nothing to elide
+    _, c5, _ = parse_dot(viz.draw_graph(loss, max_steps=5).source)
+    assert len(time_clusters(c5)) == 10
+
+
+def test_long_lstm_with_max_steps_stays_small():
+    model, loss, names = demo.build("lstm", layers=2, steps=1000, fused=True, batch=1)
+    view = viz.build_view(viz.capture(loss, module=model, names=names), detail="cell", max_steps=3)
+    cells = [u for u in view.units.values() if u.kind == "cell"]
+    assert len(cells) == 3 * (2 * 3)                # two layers and the losses, 3 steps at each end
+    assert sum(1 for u in view.units.values() if u.kind == "elided") == 3
+    assert len(view.units) < 80
+
+
+# ----------------------------------------------------------------------------- gradients
+
+def test_grads_colour_nodes_by_gradient_norm_with_a_legend():
+    mg.manual_seed(3)
+    loss, W, U, hs = hand_rnn(T=6, loss_at="last")
+    with pytest.raises(RuntimeError, match="backward"):
+        viz.draw_graph(loss, grads=True)
+    assert viz.retain_grads(loss) > 0
+    loss.backward(retain_graph=True)
+    view = viz.build_view(viz.capture(loss, grads=True))
+    tanh = [u for u in view.units.values() if u.label == "Tanh"]
+    expect = [float(np.linalg.norm(h.grad.numpy())) for h in hs]
+    assert [u.grad_norm for u in tanh] == pytest.approx(expect, rel=1e-5)
+    nodes, _, _ = parse_dot(viz.draw_graph(loss, grads=True).source)
+    assert "legend" in nodes and "gradient norm" in nodes["legend"]["label"]
+    fills = [nodes[u.key]["fillcolor"] for u in tanh]
+    assert len(set(fills)) > 1 and fills[0] != fills[-1]
+
+
+def test_grads_after_plain_backward_need_retain_graph():
+    loss = hand_rnn(T=2)[0]
+    loss.backward()
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        viz.draw_graph(loss, grads=True)
+
+
+def test_step_states_and_grad_flow_plot():
+    loss, W, U, hs = hand_rnn(T=6, loss_at="last")
+    states = viz.step_states(loss)
+    assert list(states) == ["rnn/l0"] and all(a is b for a, b in zip(states["rnn/l0"], hs))
+    with pytest.raises(RuntimeError, match="retain_grad"):
+        viz.grad_norms(viz.step_states(hand_rnn(T=2)[0], retain=False)["rnn/l0"])
+    loss.backward()
+    norms = viz.grad_norms(hs)
+    assert norms == pytest.approx([float(np.linalg.norm(h.grad.numpy())) for h in hs])
+    fig = viz.plot_grad_flow({"tanh RNN": hs, "given": [1.0, 0.1, 0.0]})
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log" and len(ax.lines) == 2
+    assert list(ax.lines[0].get_ydata()) == pytest.approx(norms)
+
+
+def test_step_states_of_nn_layers_pick_h_not_c():
+    mg.manual_seed(0)
+    lstm = nn.LSTM(3, 4, fused=False)
+    out, _ = lstm(mg.randn(5, 2, 3))
+    loss = out.sum()
+    hs = viz.step_states(loss)["l0"]
+    assert len(hs) == 5 and all(np.allclose(h.numpy(), out[t].numpy()) for t, h in enumerate(hs))
+
+
+# ----------------------------------------------------------------------------- golden DOT
+
+GOLDEN = r'''digraph minigrad {
+	graph [fontname=Helvetica labeljust=l newrank=true nodesep=0.2 rankdir=LR ranksep=0.3]
+	node [fontname=Helvetica fontsize=10 height=0.3 margin="0.08,0.04" shape=box style="rounded,filled"]
+	edge [arrowsize=0.6 color="#555555" fontname=Helvetica fontsize=9]
+	"op6" [fillcolor="#eef3fb", color="#8aa4c8", label="Sum", tooltip="Sum #6"]
+	"output" [fillcolor="#e3f4e1", color="#3b7d3a", style="filled,bold", label="loss = 0.3937", tooltip="output float32[]"]
+	subgraph "cluster_rnn" {
+		label="rnn"; style="rounded"; color="#7a7a7a"; fontsize="12"
+		subgraph "cluster_rnn/l0" {
+			label="layer 0"; style="rounded,filled"; fillcolor="#f6f6f6"; color="#c8c8c8"; fontsize="11"
+			"leaf1" [fillcolor="#ffffff", style="filled", penwidth="2", label="leaf\n2×2", color="#2b6cb0", fontcolor="#2b6cb0", tooltip="leaf float32[2, 2]"]
+			subgraph "cluster_rnn/l0/t=0" {
+				label="t=0"; style="rounded"; color="#9a9a9a"; fontsize="10"; fontcolor="#555555"
+				"op0" [fillcolor="#eef3fb", color="#8aa4c8", label="MatMul", tooltip="MatMul #0"]
+				"op1" [fillcolor="#eef3fb", color="#8aa4c8", label="Add", tooltip="Add #1"]
+				"op2" [fillcolor="#eef3fb", color="#8aa4c8", label="Tanh", tooltip="Tanh #2"]
+				"leaf0" [fillcolor="#f2f2f2", style="filled", color="#777777", label="h0\n1×2", tooltip="input float32[1, 2]"]
+				"leaf2" [fillcolor="#f2f2f2", style="filled", color="#999999", label="input\n1×2", tooltip="const float32[1, 2]"]
+			}
+			subgraph "cluster_rnn/l0/t=1" {
+				label="t=1"; style="rounded"; color="#9a9a9a"; fontsize="10"; fontcolor="#555555"
+				"op3" [fillcolor="#eef3fb", color="#8aa4c8", label="MatMul", tooltip="MatMul #3"]
+				"op4" [fillcolor="#eef3fb", color="#8aa4c8", label="Add", tooltip="Add #4"]
+				"op5" [fillcolor="#eef3fb", color="#8aa4c8", label="Tanh", tooltip="Tanh #5"]
+				"leaf3" [fillcolor="#f2f2f2", style="filled", color="#999999", label="input\n1×2", tooltip="const float32[1, 2]"]
+			}
+		}
+	}
+	"leaf0" -> "op0"
+	"leaf1" -> "op0" [style="dashed", penwidth="0.8", color="#2b6cb0"]
+	"leaf2" -> "op1"
+	"op0" -> "op1" [weight="4"]
+	"op1" -> "op2" [weight="4"]
+	"op2" -> "op3" [color="#1a5fb4", fontcolor="#1a5fb4", penwidth="1.8", weight="4", label="h₀"]
+	"leaf1" -> "op3" [style="dashed", penwidth="0.8", color="#2b6cb0"]
+	"leaf3" -> "op4"
+	"op3" -> "op4" [weight="4"]
+	"op4" -> "op5" [weight="4"]
+	"op5" -> "op6"
+	"op6" -> "output"
+	"op2" -> "op3" [style=invis]
+}
+'''
+
+
+def test_golden_dot_for_a_two_step_rnn():
+    W = mg.tensor([[0.5, -0.25], [0.125, 1.0]], requires_grad=True)
+    x = mg.tensor([[[1.0, 2.0]], [[-1.0, 0.5]]])
+    h = mg.zeros(1, 2)
+    h0 = h
+    with mg.scope("rnn"), mg.scope("l0"):
+        for t in range(2):
+            with mg.scope(f"t={t}"):
+                h = (x[t] + h @ W).tanh()
+    loss = h.sum()
+    assert viz.draw_graph(loss, names={"h0": h0}).source == GOLDEN
+
+
+# ----------------------------------------------------------------------------- files, options, command line
+
+@needs_dot
+def test_render_png_svg_dot_files(tmp_path):
+    model, loss, names = demo.build("gru", layers=2, steps=3, bidirectional=True)
+    png = viz.render(loss, tmp_path / "g.png", module=model, names=names, detail="cell")
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
+    svg = viz.render(loss, tmp_path / "g.svg", module=model, names=names, rolled=True)
+    root = ET.parse(svg).getroot()
+    assert root.tag.endswith("svg")
+    texts = {t.text for t in root.iter() if t.tag.endswith("text")}
+    assert "rnn.weight_hh_l1_reverse" in texts and "delay" in texts
+    dot = viz.render(loss, tmp_path / "g.dot", module=model, names=names)
+    assert dot.read_text().startswith("digraph minigrad {")
+
+
+def test_bad_options_are_clear_errors(tmp_path):
+    loss = hand_rnn(T=2)[0]
+    with pytest.raises(ValueError, match="detail"):
+        viz.draw_graph(loss, detail="gate")
+    with pytest.raises(ValueError, match="max_steps"):
+        viz.draw_graph(loss, max_steps=0)
+    with pytest.raises(ValueError, match="rankdir"):
+        viz.draw_graph(loss, rankdir="XY")
+    with pytest.raises(ValueError, match="format"):
+        viz.render(loss, tmp_path / "g.jpeg2000")
+
+
+@needs_dot
+def test_command_line_render_and_help(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli(["--help"])
+    assert e.value.code == 0 and "render" in capsys.readouterr().out
+    out = tmp_path / "lstm.svg"
+    assert cli(["render", "--cell", "lstm", "--layers", "2", "--steps", "3", "--bidirectional", "--detail", "cell",
+                "--grads", "--max-steps", "1", "--out", str(out)]) == 0
+    ET.parse(out)
+    assert "wrote" in capsys.readouterr().out
+    assert cli(["render", "--cell", "rnn", "--steps", "4", "--rolled", "--out", str(tmp_path / "r.dot")]) == 0
+    assert "delay" in (tmp_path / "r.dot").read_text()
+    with pytest.raises(SystemExit):
+        cli(["render", "--cell", "lstm", "--out", str(tmp_path / "x.bmp")])
+
+
+def test_command_line_gradflow(tmp_path):
+    out = tmp_path / "flow.png"
+    assert cli(["gradflow", "--steps", "20", "--hidden", "8", "--out", str(out)]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
