@@ -496,3 +496,15 @@ def test_command_line_gradflow(tmp_path):
     out = tmp_path / "flow.png"
     assert cli(["gradflow", "--steps", "20", "--hidden", "8", "--out", str(out)]) == 0
     assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_rolled_fine_lstm_outputs_come_from_h_of_the_representative_step():
+    model, loss, names = demo.build("lstm", layers=1, steps=3, bidirectional=True, fused=False)
+    nodes, clusters, edges = parse_dot(viz.draw_graph(loss, module=model, names=names, rolled=True).source)
+    delays = [k for k, v in nodes.items() if v.get("label", "").startswith("delay")]
+    assert len(delays) == 4                                   # h and c, two directions
+    h_makers = {a for a, b, at in edges if b in delays and at.get("label") == "h"}
+    layer_stacks = {k for k, v in nodes.items() if v.get("label") == "Stack axis=0"
+                    and any(clusters[c] == "rnn" for c in v["cluster"])}       # each direction's outputs
+    into_stack = {a for a, b, _ in edges if b in layer_stacks and a in op_nodes(nodes)}
+    assert len(h_makers) == 2 and into_stack == h_makers

@@ -31,9 +31,9 @@ class OpNode:
 
 
 class TensorNode:
-    """A tensor: kind is 'param' (a Parameter, or named by the module), 'input' (a leaf named by `names`),
-    'leaf' (another leaf that requires grad), 'const' (another leaf: data, constants) or 'result'
-    (made by op `op`, output number `index`)."""
+    """A tensor: kind is 'param' (a Parameter, or named by the module), 'leaf' (another leaf that requires
+    grad: drawn like a weight), 'input' (a leaf without grad named by `names`), 'const' (another leaf without
+    grad: data, constants) or 'result' (made by op `op`, output number `index`)."""
     __slots__ = ("key", "kind", "shape", "dtype", "name", "op", "index", "grad_norm", "value", "consumers")
 
     def __init__(self, key, t, kind, name=None, op=None):
@@ -188,7 +188,7 @@ def _tensor_node(key, t, key_of, labels, params, grads):
     if t.grad_fn is not None:
         tn = TensorNode(key, t, "result", name, key_of[t.grad_fn])
     elif t.requires_grad:
-        kind = "param" if id(t) in params or isinstance(t, Parameter) else "input" if name else "leaf"
+        kind = "param" if id(t) in params or isinstance(t, Parameter) else "leaf"
         tn = TensorNode(key, t, kind, name)
     else:
         tn = TensorNode(key, t, "input" if name else "const", name)

@@ -35,7 +35,7 @@ def build(cell="lstm", layers=1, steps=3, bidirectional=False, fused=True, batch
     """A seeded Demo and its loss for one random batch: (model, loss, inputs {name: tensor})."""
     mg.manual_seed(seed)
     model = Demo(cell, layers, bidirectional=bidirectional, fused=fused)
-    x = mg.randn(steps, batch, model.rnn.input_size, requires_grad=True)   # named in the picture: "x"
+    x = mg.randn(steps, batch, model.rnn.input_size)
     targets = [mg.randn(batch, 1) for _ in range(steps)]
     names = {"x": x, **{f"target[{t}]": y for t, y in enumerate(targets)}}
     return model, model(x, targets), names

@@ -1,6 +1,7 @@
 """Graphviz rendering: `draw_graph` (a graphviz.Digraph, shown inline by Jupyter) and `render` (a file)."""
 import math
 import os
+import warnings
 
 import graphviz
 
@@ -9,6 +10,7 @@ from .view import build_view
 
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
 RANKDIRS = ("LR", "TB", "BT", "RL")
+LONG = 300                                         # time steps: past this, draw_graph suggests max_steps
 BIG = 400                                          # units: past this, dot's iterations are bounded
 BUS_MIN = 3                                        # a unit feeding this many steps gets a bus
 STEPS = ("<steps>",)                                # the cluster that holds time steps of the top level
@@ -51,6 +53,10 @@ def draw_graph(root, module=None, detail="op", rolled=False, grads=False, max_st
                            "loss.backward(retain_graph=True) first (and viz.retain_grads(loss) before it to "
                            "keep the gradient of every intermediate tensor)")
     view = build_view(graph, detail, rolled, max_steps)
+    steps = max((len(order) for order in view.steps.values()), default=0)
+    if steps > LONG:
+        warnings.warn(f"viz: drawing {steps} time steps; Graphviz may take a minute. Pass max_steps=k to keep "
+                      "the first and last k steps and elide the rest.", stacklevel=2)
     return to_digraph(view, grads, rankdir)
 
 
@@ -80,7 +86,7 @@ def to_digraph(view, grads=False, rankdir="LR"):
                        margin="0.08,0.04"),
         edge_attr=dict(fontname=FONT, fontsize="9", arrowsize="0.6", color="#555555"))
     if len(view.units) > BIG:                      # bound dot's iterations: seconds, not minutes, for 1000s of steps
-        dot.graph_attr.update(nslimit="0.02", nslimit1="0.02", mclimit="0.05")
+        dot.graph_attr.update(nslimit="0.02", nslimit1="0.02", mclimit="0.05", splines="line")
     scale = _grad_scale(view) if grads else None
     colours = {}
     for unit in view.units.values():

@@ -231,8 +231,10 @@ def _add_edges(view, graph, where, unit_of, steps):
                 _leaf_edge(view, tn, dst, slot, leaf_users)
                 continue
             src = unit_of.get(tn.op)
-            if src is None:
-                continue
+            sg, st, _ = where[tn.op]
+            if src is None or (rolled and st is not None and view.steps[sg][0][-1] != f"t={st}"
+                               and (sg != dg or dt is None)):
+                continue                               # rolled: outputs come from the representative step only
             recurrent = dt is not None and where[tn.op][0] == dg and where[tn.op][1] not in (None, dt)
             if src == dst and (not recurrent or units[src].kind == "elided"):
                 continue
