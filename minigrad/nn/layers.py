@@ -61,7 +61,20 @@ class Dropout(Module):
         return f"p={self.p}"
 
 
-class Sequential(Module):
+class _Container(Module):
+    """Modules held in order under the keys '0', '1', ...: indexing, len() and iteration."""
+
+    def __getitem__(self, i):
+        return list(self._modules.values())[i]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+
+class Sequential(_Container):
     """Modules applied one after another; registered as '0', '1', ..."""
 
     def __init__(self, *modules):
@@ -74,17 +87,8 @@ class Sequential(Module):
             x = m(x)
         return x
 
-    def __getitem__(self, i):
-        return list(self._modules.values())[i]
 
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-
-class ModuleList(Module):
+class ModuleList(_Container):
     """A list of modules whose parameters the parent module sees."""
 
     def __init__(self, modules=()):
@@ -105,12 +109,3 @@ class ModuleList(Module):
         for key, m in self._modules.items():
             if m._scope_name in (None, key):
                 m._set_scope_name(f"{name}.{key}")
-
-    def __getitem__(self, i):
-        return list(self._modules.values())[i]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
