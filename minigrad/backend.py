@@ -58,6 +58,19 @@ def normalize_device(device):
     raise ValueError(f"device: expected 'cpu' or 'cuda', got {device!r}")
 
 
+def to_arguments(device, dtype, op="to"):
+    """The arguments of `x.to(...)` -> (device or None, dtype or None), normalized.
+
+    `to('cuda')`, `to(mg.float64)` and `to('cuda', mg.float64)` all work, as in PyTorch."""
+    if dtype is None and device is not None and not (
+            isinstance(device, str) and (device in ("cpu", "gpu") or device.startswith("cuda"))):
+        try:
+            device, dtype = None, as_dtype(device)
+        except TypeError:
+            raise ValueError(f"{op}: expected a device ('cpu' or 'cuda') or a dtype, got {device!r}") from None
+    return (None if device is None else normalize_device(device)), (None if dtype is None else as_dtype(dtype))
+
+
 def xp_for(device):
     """The array module (numpy or cupy) that holds data for `device`."""
     return numpy if normalize_device(device) == "cpu" else _import_cupy()

@@ -126,17 +126,12 @@ class Tensor:
 
     def to(self, device=None, dtype=None):
         """Move to a device and/or cast to a dtype; differentiable. `t.to('cuda')`, `t.to(mg.float64)`."""
-        if dtype is None and device is not None and not _looks_like_device(device):
-            try:
-                backend.as_dtype(device)
-            except TypeError:
-                raise ValueError(f"to: expected a device ('cpu' or 'cuda') or a dtype, got {device!r}") from None
-            device, dtype = None, device
+        device, dtype = backend.to_arguments(device, dtype)
         out = self
-        if dtype is not None and backend.as_dtype(dtype) != self.dtype:
-            out = _ops.cast(out, backend.as_dtype(dtype))
-        if device is not None and backend.normalize_device(device) != out.device:
-            out = _ops.to_device(out, backend.normalize_device(device))
+        if dtype is not None and dtype != self.dtype:
+            out = _ops.cast(out, dtype)
+        if device is not None and device != out.device:
+            out = _ops.to_device(out, device)
         return out
 
     def cpu(self):
@@ -244,10 +239,6 @@ def as_array(data, dtype=None, device=None, copy=True):
         return arr.copy() if copy and arr is data else arr
     host = backend.host_array(data, dtype)
     return backend.to_device(host, "cpu" if device is None else device)
-
-
-def _looks_like_device(x):
-    return isinstance(x, str) and (x == "cpu" or x.startswith("cuda") or x == "gpu")
 
 
 # Imported last: the ops and the engine both build on the Tensor class above.

@@ -114,9 +114,7 @@ class Module:
 
     def to(self, device=None, dtype=None):
         """Move (and/or cast) every parameter in place; returns self. `m.to('cuda')`, `m.to(mg.float64)`."""
-        if dtype is None and device is not None and not _is_device(device):
-            device, dtype = None, device
-        dtype = None if dtype is None else backend.as_dtype(dtype)
+        device, dtype = backend.to_arguments(device, dtype, f"{type(self).__name__}.to")
         for p in self.parameters():
             for holder in (p, p.grad):
                 if holder is None:
@@ -171,7 +169,3 @@ class Module:
         lines = [f"({k}): " + repr(m).replace("\n", "\n  ") for k, m in self.named_children()]
         head = f"{type(self).__name__}({self.extra_repr()}"
         return head + ")" if not lines else head + "\n  " + "\n  ".join(lines) + "\n)"
-
-
-def _is_device(x):
-    return isinstance(x, str) and (x == "cpu" or x.startswith("cuda") or x == "gpu")
