@@ -50,6 +50,11 @@ class StepInputs(Function):
         return gx, gw
 
 
+def _split_by_mask(mask, g, xp):
+    """(part for padded rows, part for real rows) of gradient g: padded rows passed their state on untouched."""
+    return xp.where(mask, 0, g), xp.where(mask, g, 0)
+
+
 def _masked(mask, new, old, xp):
     """Rows where mask is False keep `old` (zeros when there is no old state)."""
     return xp.where(mask, new, 0 if old is None else old)
@@ -75,7 +80,7 @@ class RNNCell(Function):
         xp = backend.array_module(gh)
         keep = None
         if self.mask is not None:
-            keep, gh = xp.where(self.mask, 0, gh), xp.where(self.mask, gh, 0)
+            keep, gh = _split_by_mask(self.mask, gh, xp)
         # tanh' = 1 - h'^2, relu' = [h' > 0]
         ga = gh * (1 - self.y * self.y) if self.nonlinearity == "tanh" else gh * (self.y > 0)
         if self.h is None:
@@ -130,9 +135,9 @@ class LSTMCell(Function):
             gh = xp.zeros_like(self.tc)
         keep_h = keep_c = None
         if self.mask is not None:
-            keep_h, gh = xp.where(self.mask, 0, gh), xp.where(self.mask, gh, 0)
+            keep_h, gh = _split_by_mask(self.mask, gh, xp)
             if gc is not None:
-                keep_c, gc = xp.where(self.mask, 0, gc), xp.where(self.mask, gc, 0)
+                keep_c, gc = _split_by_mask(self.mask, gc, xp)
         if backend.device_of(gh) == "cuda":
             dgates, gc_prev = cuda_kernels.lstm_backward(self.act, self.c, self.tc, gh, gc, H)
         else:
@@ -198,7 +203,7 @@ class GRUCell(Function):
         H = self.n.shape[1]
         keep = None
         if self.mask is not None:
-            keep, gh = xp.where(self.mask, 0, gh), xp.where(self.mask, gh, 0)
+            keep, gh = _split_by_mask(self.mask, gh, xp)
         h, n = self.h, self.n
         if backend.device_of(gh) == "cuda":
             dx, dhw, gh_direct = cuda_kernels.gru_backward(self.rz, n, self.hw_n, h, gh, H)
