@@ -17,15 +17,28 @@ def quiet(*args):
 
 # ----------------------------------------------------------------------------- generators
 
-def test_adding_batch_marks_one_value_in_each_half_and_targets_their_sum():
+@pytest.mark.parametrize("placement, first, second", [("halves", (0, 15), (15, 30)),
+                                                       ("hochreiter", (0, 10), (10, 15)),
+                                                       ("anywhere", (0, 29), (1, 30))])
+def test_adding_batch_places_two_marks_and_targets_their_sum(placement, first, second):
     rng = np.random.default_rng(0)
-    x, y = adding_batch(rng, 64, 30)
-    assert x.shape == (64, 30, 2) and y.shape == (64,)
+    x, y = adding_batch(rng, 4000, 30, placement)
+    assert x.shape == (4000, 30, 2) and y.shape == (4000,)
     assert ((x[..., 0] >= 0) & (x[..., 0] < 1)).all()
     marks = x[..., 1]
     assert set(np.unique(marks)) == {0.0, 1.0} and (marks.sum(axis=1) == 2).all()
-    assert (marks[:, :15].sum(axis=1) == 1).all() and (marks[:, 15:].sum(axis=1) == 1).all()
+    where = np.argwhere(marks == 1)[:, 1].reshape(-1, 2)          # (first, second) step of each row
+    for pos, (lo, hi) in zip(where.T, (first, second)):
+        assert pos.min() == lo and pos.max() == hi - 1              # the whole allowed range is used
     np.testing.assert_allclose(y, (x[..., 0] * marks).sum(axis=1), rtol=1e-6)
+
+
+def test_adding_batch_rejects_unknown_placements_and_short_sequences():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="placement must be one of"):
+        adding_batch(rng, 2, 30, "middle")
+    with pytest.raises(ValueError, match="T must be >= 22 for placement 'hochreiter'"):
+        adding_batch(rng, 2, 21, "hochreiter")
 
 
 def test_adding_baseline_is_what_answering_one_scores():

@@ -2,6 +2,7 @@
 import argparse
 import sys
 
+from .data import ADDING_PLACEMENTS
 from .train import DEFAULTS, TASKS, run_task
 
 
@@ -21,6 +22,9 @@ def parse_args(argv=None):
     p.add_argument("--clip", type=float, default=1.0, help="max gradient norm (0: off)")
     p.add_argument("--forget-bias", type=float, default=None,
                    help="LSTM only: initial forget-gate bias (e.g. 1.0); default: the standard init")
+    p.add_argument("--placement", choices=ADDING_PLACEMENTS, default="halves",
+                   help="adding only: where the two marks go (hochreiter: both in the first half, the first among "
+                        "the first 10 steps; the hardest)")
     p.add_argument("--eval-every", type=int, default=100, help="print the windowed curve every K steps")
     p.add_argument("--stop-below", type=float, default=None, help="stop once the windowed loss is below this")
     p.add_argument("--seed", type=int, default=0)
@@ -31,7 +35,8 @@ def parse_args(argv=None):
 def main(argv=None):
     a = parse_args(argv)
     result = run_task(a.task, a.cell, a.T, a.steps, a.batch, a.hidden, a.lr, a.clip, a.seed, a.forget_bias,
-                      a.eval_every, a.stop_below, a.out, embed=a.embed)
+                      a.eval_every, a.stop_below, a.out, embed=a.embed,
+                      placement=a.placement)
     last = result["curve"][-1]
     where = f", below {a.stop_below} at step {result['solved_at']}" if result["solved_at"] else ""
     print(f"{a.task} {a.cell} T={result['T']}: {last['step']} steps in {result['seconds']:.0f} s{where}; final "

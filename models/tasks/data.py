@@ -1,9 +1,15 @@
 """Synthetic long-dependency tasks: seeded batch generators (NumPy, no downloads) and their baselines.
 
-adding (Hochreiter & Schmidhuber 1997; the variant of Le et al. 2015)
-    input (B, T, 2): channel 0 values ~ U[0, 1], channel 1 marks two steps (one in each half) with 1.
+adding (Hochreiter & Schmidhuber 1997)
+    input (B, T, 2): channel 0 values ~ U[0, 1], channel 1 marks two steps with 1.
     target (B,): the sum of the two marked values; loss MSE. Always answering 1 scores
     Var(u1 + u2) = 2/12 = 0.167: a model below that has learned to find and add the marked values.
+    Where the marks go (`placement`) sets how long the model must remember, and so how long it sits on
+    the 0.167 plateau before it finds the marks:
+      'halves'     one in each half (the common modern variant; the default)
+      'hochreiter' the first among the first 10 steps, the second elsewhere in the first half (the
+                   original: both are at least T/2 steps from the end, the hardest of the three)
+      'anywhere'   two distinct steps anywhere
 
 copy / memory (Arjovsky et al. 2016), alphabet 0 = blank, 1..8 = symbols, 9 = delimiter
     input  (B, T+20): 10 symbols, T-1 blanks, the delimiter, 10 blanks
@@ -24,15 +30,25 @@ import numpy as np
 BLANK, DELIM, N_SYMBOLS, N_COPY = 0, 9, 8, 10
 
 
-def adding_batch(rng, batch, T):
-    """(inputs (B, T, 2) float32, targets (B,) float32)."""
-    if T < 2:
-        raise ValueError(f"adding_batch: T must be >= 2, got {T}")
+ADDING_PLACEMENTS = ("halves", "hochreiter", "anywhere")
+
+
+def adding_batch(rng, batch, T, placement="halves"):
+    """(inputs (B, T, 2) float32, targets (B,) float32); `placement` of the two marks: see the module text."""
+    if placement not in ADDING_PLACEMENTS:
+        raise ValueError(f"adding_batch: placement must be one of {ADDING_PLACEMENTS}, got {placement!r}")
+    low = 22 if placement == "hochreiter" else 2
+    if T < low:
+        raise ValueError(f"adding_batch: T must be >= {low} for placement {placement!r}, got {T}")
     values = rng.random((batch, T), dtype=np.float32)
     marks = np.zeros((batch, T), dtype=np.float32)
     rows = np.arange(batch)
-    first = rng.integers(0, T // 2, batch)
-    second = rng.integers(T // 2, T, batch)
+    if placement == "halves":
+        first, second = rng.integers(0, T // 2, batch), rng.integers(T // 2, T, batch)
+    elif placement == "hochreiter":
+        first, second = rng.integers(0, 10, batch), rng.integers(10, T // 2, batch)
+    else:
+        first, second = np.sort(rng.random((batch, T)).argsort(axis=1)[:, :2], axis=1).T
     marks[rows, first] = 1.0
     marks[rows, second] = 1.0
     return np.stack([values, marks], axis=-1), values[rows, first] + values[rows, second]

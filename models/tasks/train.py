@@ -60,10 +60,10 @@ def build_model(task, cell="lstm", hidden=128, forget_bias=None, embed=None, voc
     return model
 
 
-def task_step(task, model, rng, batch, T):
-    """One fresh batch through the model -> (loss Tensor, {metric: value})."""
+def task_step(task, model, rng, batch, T, placement="halves"):
+    """One fresh batch through the model -> (loss Tensor, {metric: value}); placement: the adding marks'."""
     if task == "adding":
-        x, y = data.adding_batch(rng, batch, T)
+        x, y = data.adding_batch(rng, batch, T, placement)
         loss = F.mse_loss(model(x)[:, 0], mg.tensor(y))
         return loss, {"mse": loss.item()}
     if task == "copy":
@@ -83,8 +83,10 @@ def task_step(task, model, rng, batch, T):
 
 
 def run_task(task, cell="lstm", T=None, steps=None, batch=None, hidden=128, lr=1e-3, clip=1.0, seed=0,
-             forget_bias=None, eval_every=100, stop_below=None, out=None, log=print, embed=None):
+             forget_bias=None, eval_every=100, stop_below=None, out=None, log=print, embed=None, placement="halves"):
     """Train a fresh model on `task`; returns {"curve": [{step, loss, metrics...}], "model", "seconds", ...}.
+
+    placement: where the adding problem's marks go ('halves', 'hochreiter', 'anywhere'; see models.tasks.data).
 
     stop_below: stop once the windowed loss (MSE for adding) falls below it, and report that step.
     out: a path for the curve as JSON lines.
@@ -102,7 +104,7 @@ def run_task(task, cell="lstm", T=None, steps=None, batch=None, hidden=128, lr=1
     sink = open(out, "w") if out else None
     try:
         for step in range(1, steps + 1):
-            loss, metrics = task_step(task, model, rng, batch, T)
+            loss, metrics = task_step(task, model, rng, batch, T, placement)
             opt.zero_grad()
             loss.backward()
             if clip:
