@@ -245,17 +245,21 @@ def add_rows(target, rows, values):
 
 
 def sigmoid_(a):
-    """a <- 1 / (1 + exp(-a)) in place. Where a << 0, exp(-a) overflows to inf and the result is
+    """a <- 1 / (1 + exp(-a)) in place."""
+    return sigmoid_of_negated_(array_module(a).negative(a, out=a))
+
+
+def sigmoid_of_negated_(a):
+    """a <- 1 / (1 + exp(a)) = sigmoid(-a) in place. Where a >> 0, exp(a) overflows to inf and the result is
     exactly 0, which is right: the overflow warning for that line is silenced below."""
     xp = array_module(a)
-    xp.negative(a, out=a)
     xp.exp(a, out=a)
     a += 1
     xp.reciprocal(a, out=a)
     return a
 
 
-# sigmoid_'s exp may overflow to inf on purpose (see above); only that warning, only from this module
+# sigmoid_of_negated_'s exp may overflow to inf on purpose (see above); only that warning, only from this module
 warnings.filterwarnings("ignore", message="overflow encountered in exp", category=RuntimeWarning,
                         module=__name__)
 

@@ -30,10 +30,12 @@ def rnn_step(xw, h, w_hh, nonlinearity="tanh", fused=True, mask=None, weight_gra
     return h_new if mask is None else ops.where(mask, h_new, 0.0 if h is None else h)
 
 
-def lstm_step(xw, state, w_hh, fused=True, mask=None, weight_grad=True):
-    """(h', c') with gates i, f, g, o = split(xw + h W_hh^T);  c' = f*c + i*g;  h' = o*tanh(c')."""
+def lstm_step(xw, state, w_hh, fused=True, mask=None, weight_grad=True, steps=None):
+    """(h', c') with gates i, f, g, o = split(xw + h W_hh^T);  c' = f*c + i*g;  h' = o*tanh(c').
+    steps: the layer's rnn_cells.LSTMSteps (fused only), where consecutive steps keep their activations."""
     if fused:
-        return rnn_cells.LSTMCell(mask, weight_grad)(*((xw, w_hh) if state is None else (xw, w_hh) + tuple(state)))
+        cell = rnn_cells.LSTMCell(mask, weight_grad, steps)
+        return cell(*((xw, w_hh) if state is None else (xw, w_hh) + tuple(state)))
     gates = xw if state is None else xw + F.linear(state[0], w_hh)
     i, f, g, o = gates.chunk(4, axis=-1)
     i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()

@@ -93,6 +93,9 @@ class RNNBase(Module):
             # fused RNN/LSTM steps leave dL/dW_hh to one StepInputs node (one matmul over all steps)
             batched = self.fused and self.mode != "gru"
             step_inputs = rnn_cells.StepInputs(reverse=bool(suffix)) if batched else None
+            lstm_steps = None
+            if self.fused and self.mode == "lstm":
+                lstm_steps = rnn_cells.LSTMSteps(xw.data, w_hh.data, reverse=bool(suffix))
             steps = step_inputs(xw, w_hh) if batched else xw.unbind(0)
             if self.mode == "gru" and b_hh is None:
                 b_hh = zeros_bias(w_hh)
@@ -101,16 +104,16 @@ class RNNBase(Module):
             for t in (range(T - 1, -1, -1) if suffix else range(T)):
                 mask = None if masks is None else masks[0][t]
                 with scope(f"t={t}"):
-                    state = self._step(steps[t], state, w_hh, b_hh, mask, not batched)
+                    state = self._step(steps[t], state, w_hh, b_hh, mask, not batched, lstm_steps)
                 outputs[t] = state[0] if self.mode == "lstm" else state
             out = ops.stack(outputs)
             if batched:
                 step_inputs.set_states(out.data, None if h0 is None else h0.data)
             return out, state
 
-    def _step(self, xw, state, w_hh, b_hh, mask, weight_grad):
+    def _step(self, xw, state, w_hh, b_hh, mask, weight_grad, lstm_steps):
         if self.mode == "lstm":
-            return lstm_step(xw, state, w_hh, self.fused, mask, weight_grad)
+            return lstm_step(xw, state, w_hh, self.fused, mask, weight_grad, lstm_steps)
         if self.mode == "gru":
             return gru_step(xw, state, w_hh, b_hh, self.fused, mask)
         return rnn_step(xw, state, w_hh, self.nonlinearity, self.fused, mask, weight_grad)

@@ -19,48 +19,43 @@ def _sig(x):
     return f"(1 / (1 + exp(-({x}))))"
 
 
-def lstm_forward(gates, c, H):
-    """gates (B, 4H) pre-activations -> act (B, 4H) [i f g o], c' (B, H), tanh(c'), h'."""
+def lstm_forward(gates, c_prev, H, c_new, tc):
+    """gates (B, 4H): the pre-activations scaled by -1 (i f o) and -2 (g), as rnn_cells.LSTMSteps keeps them,
+    overwritten by the activations [i f g o]; fills c' and tanh(c'); -> h'."""
     cp = backend.cupy_module()
-    B = gates.shape[0]
-    act = cp.empty_like(gates)
-    c_new = cp.empty((B, H), dtype=gates.dtype)
-    tc, h_new = cp.empty_like(c_new), cp.empty_like(c_new)
-    has_c = c is not None
-    k = _kernel("lstm_fwd", "raw T gates, raw T c_prev, int32 H, bool has_c", "raw T act, T c_new, T tc, T h_new", f"""
+    h_new = cp.empty_like(c_new)
+    k = _kernel("lstm_fwd", "raw T c_prev, int32 H", "raw T gates, T c_new, T tc, T h_new", """
         const int b = i / H, j = i % H, base = b * 4 * H + j;
-        const T ai = {_sig('gates[base]')}, af = {_sig('gates[base + H]')};
-        const T ag = tanh(gates[base + 2 * H]), ao = {_sig('gates[base + 3 * H]')};
-        act[base] = ai; act[base + H] = af; act[base + 2 * H] = ag; act[base + 3 * H] = ao;
-        c_new = ai * ag + (has_c ? af * c_prev[i] : (T)0);
+        const T ai = 1 / (1 + exp(gates[base])), af = 1 / (1 + exp(gates[base + H]));
+        const T ag = 2 / (1 + exp(gates[base + 2 * H])) - 1, ao = 1 / (1 + exp(gates[base + 3 * H]));
+        gates[base] = ai; gates[base + H] = af; gates[base + 2 * H] = ag; gates[base + 3 * H] = ao;
+        c_new = ai * ag + af * c_prev[i];
         tc = tanh(c_new);
         h_new = ao * tc;
     """)
-    gates = cp.ascontiguousarray(gates)
-    k(gates, c if has_c else c_new, cp.int32(H), has_c, act, c_new, tc, h_new)
-    return act, c_new, tc, h_new
+    k(c_prev, cp.int32(H), gates, c_new, tc, h_new)
+    return h_new
 
 
-def lstm_backward(act, c, tc, gh, gc, H):
-    """-> dgates (B, 4H), dL/dc (B, H) or None when there was no previous c."""
+def lstm_backward(act, c_prev, tc, gh, gc, H):
+    """-> dgates (B, 4H), dL/dc_prev (B, H)."""
     cp = backend.cupy_module()
     dgates = cp.empty_like(act)
     gc_prev = cp.empty_like(tc)
-    has_c, has_gc = c is not None, gc is not None
-    k = _kernel("lstm_bwd", "raw T act, raw T c_prev, T tc, T gh, raw T gc, int32 H, bool has_c, bool has_gc",
+    has_gc = gc is not None
+    k = _kernel("lstm_bwd", "raw T act, T c_prev, T tc, T gh, raw T gc, int32 H, bool has_gc",
                 "raw T dgates, T gc_prev", """
         const int b = i / H, j = i % H, base = b * 4 * H + j;
         const T ai = act[base], af = act[base + H], ag = act[base + 2 * H], ao = act[base + 3 * H];
-        const T cp = has_c ? c_prev[i] : (T)0;
         const T gct = gh * ao * (1 - tc * tc) + (has_gc ? gc[i] : (T)0);
         dgates[base] = gct * ag * ai * (1 - ai);
-        dgates[base + H] = gct * cp * af * (1 - af);
+        dgates[base + H] = gct * c_prev * af * (1 - af);
         dgates[base + 2 * H] = gct * ai * (1 - ag * ag);
         dgates[base + 3 * H] = gh * tc * ao * (1 - ao);
         gc_prev = gct * af;
     """)
-    k(act, c if has_c else tc, tc, gh, gc if has_gc else tc, cp.int32(H), has_c, has_gc, dgates, gc_prev)
-    return dgates, (gc_prev if has_c else None)
+    k(act, c_prev, tc, gh, gc if has_gc else tc, cp.int32(H), has_gc, dgates, gc_prev)
+    return dgates, gc_prev
 
 
 def gru_forward(xw, hw, h, H):

@@ -94,77 +94,130 @@ class RNNCell(Function):
         return ga, gw, gh_prev
 
 
-class LSTMCell(Function):
-    """(h', c') from gates = xw + h W_hh^T:  c' = f*c + i*g,  h' = o*tanh(c')."""
+class LSTMSteps:
+    """Where the fused LSTM steps of one layer (one direction) read their inputs and keep what backward needs.
 
-    def __init__(self, mask=None, weight_grad=True):
-        self.mask, self.weight_grad = mask, weight_grad
+    Made once per layer from the gate inputs of all T steps, xw (T, B, 4H), and W_hh, both pre-scaled by
+    -1 (gates i, f, o) and -2 (gate g): then one exp gives every activation, sigmoid(a) = 1 / (1 + exp(-a))
+    and tanh(a) = 2 sigmoid(2a) - 1. Step k (in the order the steps run; reverse=True runs t = T-1 ... 0)
+    turns act[k] into its activations, writes its cell state into c[k + 1] and tanh(c) into tc[k]; c[0] is
+    the initial cell state (zeros without one). Keeping all steps in shared arrays lets the backward compute
+    the local derivatives of every step at once (`factors`), in a dozen whole-array operations instead of a
+    dozen small ones per step: the tricks of the hand-written NumPy LSTM (models/numpy_lstm_lm.py).
+    A lone cell uses LSTMSteps(xw[None], w_hh).
+    """
+
+    def __init__(self, xw, w_hh, reverse=False):
+        xp = backend.array_module(xw)
+        T, B, G = xw.shape
+        H = G // 4
+        scale = xp.full(G, -1, dtype=xw.dtype)
+        scale[2 * H:3 * H] = -2
+        self.act = (xw[::-1] if reverse else xw) * scale
+        self.w_scaled = w_hh * scale[:, None]
+        self.c = xp.empty((T + 1, B, H), dtype=xw.dtype)
+        self.tc = xp.empty((T, B, H), dtype=xw.dtype)
+        self.recurrent = xp.empty((B, G), dtype=xw.dtype)
+        self.n, self._factors = 0, None
+
+    def claim(self, c):
+        """The slot of the next step; the first step stores the initial cell state c (None: zeros)."""
+        k = self.n
+        if k >= len(self.tc):
+            raise RuntimeError(f"LSTMSteps: more than the {len(self.tc)} steps it was made for")
+        if k == 0:
+            self.c[0] = 0 if c is None else c
+        self.n = k + 1
+        return k
+
+    def factors(self):
+        """For all steps at once: (k (T, B, 4, H), kc (T, B, H), f (T, B, H)) such that in step t's backward
+        dc = gh kc[t] + gc,  dL/d(gate pre-activations) = [dc k_i, dc k_f, dc k_g, gh k_o][t],  dL/dc_prev = dc f[t].
+        The activations are overwritten in place (act becomes k), so this runs once."""
+        if self._factors is None:
+            xp = backend.array_module(self.act)
+            T, B, G = self.act.shape
+            k = self.act.reshape(T, B, 4, G // 4)
+            i, f, g, o = k[:, :, 0], k[:, :, 1], k[:, :, 2], k[:, :, 3]
+            tc, f_saved = self.tc, f.copy()
+            kc = tc * tc                                # kc = o (1 - tanh(c)^2): the path c -> h = o tanh(c)
+            xp.subtract(1, kc, out=kc)
+            kc *= o
+            k_g = g * g                                 # k_g = i (1 - g^2)
+            xp.subtract(1, k_g, out=k_g)
+            k_g *= i
+            sig_prime = 1 - k                           # s (1 - s) for the sigmoid gates i, f, o
+            sig_prime *= k
+            i[...] = sig_prime[:, :, 0] * g             # k_i = g i (1 - i)
+            xp.multiply(sig_prime[:, :, 1], self.c[:-1], out=f)      # k_f = c_prev f (1 - f)
+            g[...] = k_g
+            xp.multiply(sig_prime[:, :, 3], tc, out=o)  # k_o = tanh(c) o (1 - o)
+            self._factors = (k, kc, f_saved)
+            self.tc = None
+        return self._factors
+
+
+class LSTMCell(Function):
+    """(h', c') from gates = xw + h W_hh^T:  c' = f*c + i*g,  h' = o*tanh(c').
+
+    `steps`: the layer's LSTMSteps, which holds this step's xw already scaled (None: the cell makes its own)."""
+
+    def __init__(self, mask=None, weight_grad=True, steps=None):
+        self.mask, self.weight_grad, self.steps = mask, weight_grad, steps
 
     def forward(self, xw, w_hh, h=None, c=None):
         xp = backend.array_module(xw)
         H = w_hh.shape[1]
-        if h is None:
-            gates = xw.copy()
-        else:
-            gates = h @ w_hh.T
-            gates += xw
-        self.h, self.c, self.w_hh = h, c, w_hh
+        steps = self.steps
+        if steps is None:
+            steps = self.steps = LSTMSteps(xw[None], w_hh)
+        k = self.k = steps.claim(c)
+        gates, c_prev, c_new, tc = steps.act[k], steps.c[k], steps.c[k + 1], steps.tc[k]
+        if h is not None:                               # gates = -(xw + h W_hh^T), g block doubled
+            gates += xp.matmul(h, steps.w_scaled.T, out=steps.recurrent)
+        self.h, self.w_hh, self.has_c = h, w_hh, c is not None
         if backend.device_of(xw) == "cuda":
-            self.act, c_new, self.tc, h_new = cuda_kernels.lstm_forward(gates, c, H)
+            h_new = cuda_kernels.lstm_forward(gates, c_prev, H, c_new, tc)
         else:
-            # one exp for all four gates: tanh(x) = 2 sigmoid(2x) - 1
-            gates[:, 2 * H:3 * H] *= 2
-            act = backend.sigmoid_(gates)
+            act = backend.sigmoid_of_negated_(gates)   # i, f, o, and sigmoid(2 a_g) in the g block
             g = act[:, 2 * H:3 * H]
             g *= 2
             g -= 1
-            i, f, o = act[:, :H], act[:, H:2 * H], act[:, 3 * H:]
-            c_new = i * g
+            xp.multiply(act[:, :H], g, out=c_new)
             if c is not None:
-                c_new += f * c
-            self.act, self.tc = act, xp.tanh(c_new)
-            h_new = o * self.tc
+                c_new += act[:, H:2 * H] * c
+            xp.tanh(c_new, out=tc)
+            h_new = act[:, 3 * H:] * tc
         if self.mask is not None:
-            h_new, c_new = _masked(self.mask, h_new, h, xp), _masked(self.mask, c_new, c, xp)
+            h_new = _masked(self.mask, h_new, h, xp)
+            c_new[...] = _masked(self.mask, c_new, c_prev, xp)
         return h_new, c_new
 
     def backward(self, gh, gc):
-        xp = backend.array_module(self.act)
-        H = self.tc.shape[1]
+        steps, k = self.steps, self.k
+        xp = backend.array_module(steps.c)
+        B, H = steps.c.shape[1:]
         if gh is None:
-            gh = xp.zeros_like(self.tc)
+            gh = xp.zeros((B, H), dtype=steps.c.dtype)
         keep_h = keep_c = None
         if self.mask is not None:
             keep_h, gh = _split_by_mask(self.mask, gh, xp)
             if gc is not None:
                 keep_c, gc = _split_by_mask(self.mask, gc, xp)
         if backend.device_of(gh) == "cuda":
-            dgates, gc_prev = cuda_kernels.lstm_backward(self.act, self.c, self.tc, gh, gc, H)
+            dgates, gc_prev = cuda_kernels.lstm_backward(steps.act[k], steps.c[k], steps.tc[k], gh, gc, H)
         else:
-            act, tc, c = self.act, self.tc, self.c
-            i, f, g, o = act[:, :H], act[:, H:2 * H], act[:, 2 * H:3 * H], act[:, 3 * H:]
-            # dL/dc' collects the direct gradient and the path through h' = o tanh(c')
-            gct = tc * tc
-            xp.subtract(1, gct, out=gct)
-            gct *= o
-            gct *= gh
+            factors, kc, f = steps.factors()
+            dc = gh * kc[k]                             # dL/dc' = direct gradient + path through h' = o tanh(c')
             if gc is not None:
-                gct += gc
-            # dL/d(activation) for i, f, g, o ...
-            dgates = xp.empty_like(act)
-            xp.multiply(gct, g, out=dgates[:, :H])
-            if c is None:
-                dgates[:, H:2 * H] = 0
-            else:
-                xp.multiply(gct, c, out=dgates[:, H:2 * H])
-            xp.multiply(gct, i, out=dgates[:, 2 * H:3 * H])
-            xp.multiply(gh, tc, out=dgates[:, 3 * H:])
-            # ... times each activation's derivative: sigmoid' = s (1 - s) for i, f, o; tanh' = 1 - g^2
-            local = 1 - act
-            local *= act
-            xp.subtract(1, g * g, out=local[:, 2 * H:3 * H])
-            dgates *= local
-            gc_prev = gct * f if c is not None else None
+                dc += gc
+            dgates = xp.empty((B, 4 * H), dtype=gh.dtype)
+            d4 = dgates.reshape(B, 4, H)
+            xp.multiply(dc[:, None, :], factors[k, :, :3], out=d4[:, :3])
+            xp.multiply(gh, factors[k, :, 3], out=d4[:, 3])
+            gc_prev = dc * f[k]
+        if not self.has_c:
+            gc_prev = None
         if self.h is None:
             return dgates, None
         gw = dgates.T @ self.h if self.needs_grad[1] and self.weight_grad else None
@@ -172,7 +225,7 @@ class LSTMCell(Function):
         if keep_h is not None:
             gh_prev += keep_h
         if gc_prev is not None and keep_c is not None:
-            gc_prev = gc_prev + keep_c
+            gc_prev += keep_c
         return dgates, gw, gh_prev, gc_prev
 
 
