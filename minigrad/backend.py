@@ -229,7 +229,9 @@ def add_rows(target, rows, values):
     """target[rows[k]] += values[k] for every k, repeated rows accumulating (in place).
 
     `rows` is a 1-D integer array into axis 0 of `target`; `values` is (len(rows),) + target.shape[1:].
-    On the CPU, sort the rows and sum each run of equal ones with add.reduceat (np.add.at is ~10x slower).
+    On the CPU np.add.at is slow (~10x), so: for small tables, one matrix product with the one-hot matrix
+    of the rows (a character vocabulary: one BLAS call); otherwise sort the rows and sum each run of equal
+    ones with add.reduceat.
     """
     if device_of(target) == "cuda":
         import cupyx
@@ -237,11 +239,20 @@ def add_rows(target, rows, values):
         return
     if rows.size == 0:
         return
-    rows = numpy.where(rows < 0, rows + target.shape[0], rows)
+    n_rows = target.shape[0]
+    if n_rows * rows.size <= _ONE_HOT_LIMIT:
+        one_hot = numpy.zeros((n_rows, rows.size), dtype=target.dtype)
+        one_hot[rows, numpy.arange(rows.size)] = 1
+        target += (one_hot @ values.reshape(rows.size, -1)).reshape(target.shape)
+        return
+    rows = numpy.where(rows < 0, rows + n_rows, rows)
     order = numpy.argsort(rows, kind="stable")
     rows = rows[order]
     starts = numpy.flatnonzero(numpy.concatenate(([True], rows[1:] != rows[:-1])))
     target[rows[starts]] += numpy.add.reduceat(values[order], starts, axis=0)
+
+
+_ONE_HOT_LIMIT = 1 << 18      # entries of the one-hot matrix (1 MB in float32) up to which add_rows uses it
 
 
 def sigmoid_(a):
