@@ -271,8 +271,7 @@ def backward(root, grad=None, retain_graph=False):
         inputs = node.inputs
         if not retain_graph:
             node.release()
-        for k, t in enumerate(inputs):
-            gx = None if gxs is None else gxs[k]
+        for k, (t, gx) in enumerate(zip(inputs, gxs or (None,) * len(inputs))):
             parent = t.grad_fn
             if gx is not None and gx.shape != t.data.shape:
                 raise RuntimeError(f"backward: {node.name} returned a gradient of shape {gx.shape} for input {k} "
@@ -287,9 +286,10 @@ def backward(root, grad=None, retain_graph=False):
                 slot = grads.get(parent)
                 if slot is None:
                     grads[parent] = {t._index: gx}
+                elif t._index in slot:
+                    slot[t._index] = slot[t._index] + gx
                 else:
-                    old = slot.get(t._index)
-                    slot[t._index] = gx if old is None else old + gx
+                    slot[t._index] = gx
             left = pending[parent] - 1
             pending[parent] = left
             if left == 0:
