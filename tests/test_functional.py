@@ -345,14 +345,21 @@ def test_embedding_errors(device):
         F.embedding([0], mg.zeros(4, device=device))
 
 
-def test_add_rows_accumulates_repeats_and_negative_rows(rng):
-    target = np.zeros((4, 3))
-    rows = np.array([1, 3, 1, -1, 0, 1])
-    values = rng.normal(size=(6, 3))
-    backend.add_rows(target, rows, values)
-    want = np.zeros((4, 3))
+@pytest.mark.parametrize("one_hot_limit", [0, 1 << 30], ids=["sorted-runs", "one-hot"])
+@given(n_rows=st.integers(1, 9), n=st.integers(0, 30), width=st.sampled_from([(), (3,), (2, 2)]),
+       seed=st.integers(0, 2**16))
+def test_add_rows_accumulates_repeats_and_negative_rows(one_hot_limit, n_rows, n, width, seed):
+    """Both strategies of add_rows (one-hot product for small tables, sorted runs otherwise) equal np.add.at."""
+    r = np.random.default_rng(seed)
+    rows = r.integers(-n_rows, n_rows, n)
+    values = r.normal(size=(n,) + width)
+    target = r.normal(size=(n_rows,) + width)
+    want = target.copy()
     np.add.at(want, rows, values)
-    np.testing.assert_allclose(target, want, rtol=1e-12)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(backend, "_ONE_HOT_LIMIT", one_hot_limit)
+        backend.add_rows(target, rows, values)
+    np.testing.assert_allclose(target, want, rtol=1e-12, atol=1e-12)
 
 
 # ----------------------------------------------------------------------------- linear
