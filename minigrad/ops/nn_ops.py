@@ -105,22 +105,28 @@ class _ClassLoss(Function):
             x, t = x.reshape(1, -1), t.reshape(1)
         xp = backend.array_module(x)
         n_classes = x.shape[1]
-        valid = t != self.ignore_index
-        if bool(valid.all()):
-            valid, self.n_valid = None, t.size
-        else:
+        lo, hi = (int(t.min()), int(t.max())) if t.size else (0, 0)
+        valid = None
+        if lo <= self.ignore_index <= hi:           # ignore_index may occur: mask it out
+            valid = t != self.ignore_index
             t = xp.where(valid, t, 0)
             self.n_valid = int(valid.sum())
-        if t.size and (int(t.min()) < 0 or int(t.max()) >= n_classes):
+            lo, hi = (int(t.min()), int(t.max())) if t.size else (0, 0)
+        else:
+            self.n_valid = t.size
+        if lo < 0 or hi >= n_classes:
             bad = t[(t < 0) | (t >= n_classes)].ravel()[0].item()
             raise op_error(IndexError, op, f"target {bad} is out of range for {n_classes} classes (scores of shape "
                                            f"{self.x_shape}); expected 0 <= target < {n_classes}, or "
                                            f"target == ignore_index ({self.ignore_index})")
         self.valid, self.t = valid, t
-        # open-mesh index of each target's score: x[n, t[n, d1..], d1, ...]
-        grids = xp.ix_(*[xp.arange(n) for n in t.shape])
-        self.index = (grids[0], t) + tuple(grids[1:])
-        return x, xp.expand_dims(t, 1)
+        # the index of each target's score: x[n, t[n, d1..], d1, ...] (open mesh for the extra axes)
+        if t.ndim == 1:
+            self.index = (xp.arange(t.shape[0]), t)
+        else:
+            grids = xp.ix_(*[xp.arange(n) for n in t.shape])
+            self.index = (grids[0], t) + tuple(grids[1:])
+        return x
 
     def _reduce(self, loss):
         """loss (N, ...) per target, zero where ignored -> the reduced result."""
@@ -147,13 +153,14 @@ class CrossEntropy(_ClassLoss):
     op = "cross_entropy"
 
     def forward(self, x, t):
-        x, tk = self._prepare(x, t)
+        x = self._prepare(x, t)
         xp = backend.array_module(x)
         e = x - x.max(axis=1, keepdims=True)
-        picked = xp.take_along_axis(e, tk, axis=1)
+        picked = e[self.index]                      # x[target] - max, (N, ...)
         xp.exp(e, out=e)
         s = e.sum(axis=1, keepdims=True)
-        loss = (xp.log(s) - picked)[:, 0]
+        loss = xp.log(s[:, 0])
+        loss -= picked
         if self.valid is not None:
             loss *= self.valid
         self.e, self.s = e, s                       # softmax(x) = e / s, for backward
@@ -174,9 +181,9 @@ class NLLLoss(_ClassLoss):
     op = "nll_loss"
 
     def forward(self, x, t):
-        x, tk = self._prepare(x, t)
+        x = self._prepare(x, t)
         self.dtype = x.dtype
-        loss = -backend.array_module(x).take_along_axis(x, tk, axis=1)[:, 0]
+        loss = -x[self.index]
         if self.valid is not None:
             loss *= self.valid
         return self._reduce(loss)
