@@ -145,12 +145,13 @@ class Function:
 
     def __call__(self, *inputs):
         """Run forward on the inputs' arrays; record this node when any input requires grad."""
-        tensors = inputs
+        tensors, arrays = inputs, []
         for x in inputs:
             if not isinstance(x, Tensor):
                 tensors = _lift_inputs(inputs)
+                arrays = [t.data for t in tensors]
                 break
-        arrays = [t.data for t in tensors]
+            arrays.append(x.data)
         kind = type(arrays[0])
         for a in arrays:
             if type(a) is not kind and backend.device_of(a) != backend.device_of(arrays[0]):
@@ -163,7 +164,7 @@ class Function:
             raise op_error(type(e) if type(e) in (ValueError, IndexError, TypeError) else ValueError,
                            self.name, f"{e} (inputs: {describe(arrays)})") from None
         multi = type(out) is tuple
-        if not multi and not backend.is_array(out):
+        if not multi and type(out) is not kind and not backend.is_array(out):
             out = backend.array_module(arrays[0]).asarray(out)
         if _state.anomaly:
             self.scope, self.id = _state.scope, -1
