@@ -63,23 +63,31 @@ def build_model(task, cell="lstm", hidden=128, forget_bias=None, embed=None, voc
 def task_step(task, model, rng, batch, T, placement="halves"):
     """One fresh batch through the model -> (loss Tensor, {metric: value}); placement: the adding marks'."""
     if task == "adding":
-        x, y = data.adding_batch(rng, batch, T, placement)
-        loss = F.mse_loss(model(x)[:, 0], mg.tensor(y))
+        return task_loss(task, model, *data.adding_batch(rng, batch, T, placement))
+    if task == "copy":
+        return task_loss(task, model, *data.copy_batch(rng, batch, T))
+    if task == "parity":
+        return task_loss(task, model, *data.parity_batch(rng, batch, T))
+    return task_loss(task, model, *data.reversal_batch(rng, batch, T))
+
+
+def task_loss(task, model, x, y):
+    """The loss of one batch (x, y) of `task` -> (loss Tensor, {metric: value})."""
+    if task == "adding":
+        loss = F.mse_loss(model(x)[:, 0], mg.tensor(y, dtype=model.head.weight.dtype))
         return loss, {"mse": loss.item()}
     if task == "copy":
-        x, y = data.copy_batch(rng, batch, T)
         scores = model(x)
         loss = F.cross_entropy(scores.reshape(-1, scores.shape[-1]), y.reshape(-1))
         recall = (scores.numpy()[:, -data.N_COPY:].argmax(-1) == y[:, -data.N_COPY:]).mean()
-        return loss, {"loss_ratio": loss.item() / data.copy_baseline(T), "recall": float(recall)}
+        return loss, {"loss_ratio": loss.item() / data.copy_baseline(x.shape[1] - 2 * data.N_COPY),
+                      "recall": float(recall)}
     if task == "parity":
-        x, y = data.parity_batch(rng, batch, T)
         scores = model(x)
         return F.cross_entropy(scores, y), {"accuracy": float((scores.numpy().argmax(-1) == y).mean())}
-    src, tgt = data.reversal_batch(rng, batch, T)
-    scores = model(src, teacher_inputs(tgt, model.bos))
-    loss = F.cross_entropy(scores.reshape(-1, scores.shape[-1]), tgt.reshape(-1))
-    return loss, {"token_accuracy": float((scores.numpy().argmax(-1) == tgt).mean())}
+    scores = model(x, teacher_inputs(y, model.bos))
+    loss = F.cross_entropy(scores.reshape(-1, scores.shape[-1]), y.reshape(-1))
+    return loss, {"token_accuracy": float((scores.numpy().argmax(-1) == y).mean())}
 
 
 def run_task(task, cell="lstm", T=None, steps=None, batch=None, hidden=128, lr=1e-3, clip=1.0, seed=0,
