@@ -62,13 +62,14 @@ def _task(name, label, emit, args, **kw):
     start = time.perf_counter()
     r = run_task(name, steps=steps, seed=args.seed, log=lambda s: print(f"  {label}: {s}", flush=True), **kw)
     last = r["curve"][-1]
+    label += f" ({kw['placement']})" if kw.get("placement", "halves") != "halves" else ""
     emit({"experiment": label, "steps": last["step"], "seconds": round(time.perf_counter() - start, 1),
           "solved_at": r["solved_at"], "final": {k: v for k, v in last.items() if k not in ("step", "seconds")},
           "curve": r["curve"]})
 
 
 def adding(args, emit):
-    common = dict(T=100, hidden=128, batch=50, lr=1e-3, clip=1.0, eval_every=100, steps=4000)
+    common = dict(T=100, hidden=128, batch=50, lr=1e-3, clip=1.0, eval_every=100, steps=4000, placement=args.placement)
     _task("adding", "adding T=100 gru", emit, args, cell="gru", stop_below=0.01, **common)
     _task("adding", "adding T=100 lstm forget-bias 1", emit, args, cell="lstm", forget_bias=1.0, stop_below=0.01,
           **common)
@@ -78,7 +79,7 @@ def adding(args, emit):
 
 def adding200(args, emit):
     _task("adding", "adding T=200 gru", emit, args, cell="gru", T=200, hidden=128, batch=50, lr=1e-3, clip=1.0,
-          eval_every=100, steps=4000, stop_below=0.01)
+          eval_every=100, steps=4000, stop_below=0.01, placement=args.placement)
 
 
 def copy(args, emit):
@@ -110,6 +111,7 @@ def main(argv=None):
     p.add_argument("--only", default=",".join(EXPERIMENTS), help=f"comma-separated subset of {EXPERIMENTS}")
     p.add_argument("--steps-scale", type=float, default=1.0, help="scale every step budget (e.g. 0.25 for a look)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--placement", default="halves", help="adding: where the marks go (halves, hochreiter, anywhere)")
     p.add_argument("--out-dir", default=os.path.join("runs", "models_figures"))
     args = p.parse_args(argv)
     chosen = [e for e in args.only.split(",") if e]
