@@ -260,6 +260,23 @@ def sigmoid_(a):
     return sigmoid_of_negated_(array_module(a).negative(a, out=a))
 
 
+def sigmoid(x):
+    """1 / (1 + exp(-x)) as a new array, in four array passes and without overflow: x is first raised to
+    -log(largest float) + 1, below which the true value is under the smallest normal float (float16 is
+    computed in float32)."""
+    xp = array_module(x)
+    work = numpy.float32 if x.dtype.itemsize < 4 else x.dtype
+    floor = _EXP_FLOOR.get(x.dtype)
+    if floor is None:
+        floor = _EXP_FLOOR[x.dtype] = float(1 - numpy.log(numpy.finfo(work).max))
+    a = xp.maximum(x, floor, out=xp.empty(x.shape, dtype=work))
+    xp.negative(a, out=a)
+    return sigmoid_of_negated_(a).astype(x.dtype, copy=False)
+
+
+_EXP_FLOOR = {}
+
+
 def sigmoid_of_negated_(a):
     """a <- 1 / (1 + exp(a)) = sigmoid(-a) in place. Where a >> 0, exp(a) overflows to inf and the result is
     exactly 0, which is right: the overflow warning for that line is silenced below."""
