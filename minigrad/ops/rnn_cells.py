@@ -114,7 +114,7 @@ class LSTMSteps:
         scale = xp.full(G, -1, dtype=xw.dtype)
         scale[2 * H:3 * H] = -2
         self.act = (xw[::-1] if reverse else xw) * scale
-        self.w_scaled = w_hh * scale[:, None]
+        self.w_scaled_t = (w_hh * scale[:, None]).T            # (H, 4H), for h @ w_scaled_t
         self.c = xp.empty((T + 1, B, H), dtype=xw.dtype)
         self.tc = xp.empty((T, B, H), dtype=xw.dtype)
         self.recurrent = xp.empty((B, G), dtype=xw.dtype)
@@ -174,7 +174,7 @@ class LSTMCell(Function):
         k = self.k = steps.claim(c)
         gates, c_prev, c_new, tc = steps.act[k], steps.c[k], steps.c[k + 1], steps.tc[k]
         if h is not None:                               # gates = -(xw + h W_hh^T), g block doubled
-            gates += xp.matmul(h, steps.w_scaled.T, out=steps.recurrent)
+            gates += xp.matmul(h, steps.w_scaled_t, out=steps.recurrent)
         self.h, self.w_hh, self.has_c = h, w_hh, c is not None
         if backend.device_of(xw) == "cuda":
             h_new = cuda_kernels.lstm_forward(gates, c_prev, H, c_new, tc)
