@@ -101,11 +101,13 @@ class LSTMSteps:
     -1 (gates i, f, o) and -2 (gate g): then one exp gives every activation, sigmoid(a) = 1 / (1 + exp(-a))
     and tanh(a) = 2 sigmoid(2a) - 1. Step k (in the order the steps run; reverse=True runs t = T-1 ... 0)
     turns act[k] into its activations, writes its cell state into c[k + 1] and tanh(c) into tc[k]; c[0] is
-    the initial cell state (zeros without one). Keeping all steps in shared arrays lets the backward compute
-    the local derivatives of every step at once (`factors`), in a dozen whole-array operations instead of a
-    dozen small ones per step: the tricks of the hand-written NumPy LSTM (models/numpy_lstm_lm.py).
+    the initial cell state (zeros without one). Keeping the steps in shared arrays lets the backward compute
+    the local derivatives of many steps at once (`factors`): ten array operations per block of steps instead
+    of a dozen per step, the trick of the hand-written NumPy LSTM (models/numpy_lstm_lm.py). Blocks are sized
+    to stay in the CPU cache (about 256 KB): the whole sequence for small batches, a few steps for large ones.
     A lone cell uses LSTMSteps(xw[None], w_hh).
     """
+    BLOCK_BYTES = 1 << 18
 
     def __init__(self, xw, w_hh, reverse=False):
         xp = backend.array_module(xw)
@@ -118,7 +120,9 @@ class LSTMSteps:
         self.c = xp.empty((T + 1, B, H), dtype=xw.dtype)
         self.tc = xp.empty((T, B, H), dtype=xw.dtype)
         self.recurrent = xp.empty((B, G), dtype=xw.dtype)
-        self.n, self._factors = 0, None
+        self.n = 0
+        self.block = max(1, min(T, self.BLOCK_BYTES // max(1, B * G * xw.dtype.itemsize)))
+        self._lo = self._hi = None                              # steps [lo, hi) have factors in _k, _kc
 
     def claim(self, c):
         """The slot of the next step; the first step stores the initial cell state c (None: zeros)."""
@@ -130,31 +134,40 @@ class LSTMSteps:
         self.n = k + 1
         return k
 
-    def factors(self):
-        """For all steps at once: (k (T, B, 4, H), kc (T, B, H), f (T, B, H)) such that in step t's backward
-        dc = gh kc[t] + gc,  dL/d(gate pre-activations) = [dc k_i, dc k_f, dc k_g, gh k_o][t],  dL/dc_prev = dc f[t].
-        The activations are overwritten in place (act becomes k), so this runs once."""
-        if self._factors is None:
-            xp = backend.array_module(self.act)
-            T, B, G = self.act.shape
-            k = self.act.reshape(T, B, 4, G // 4)
-            i, f, g, o = k[:, :, 0], k[:, :, 1], k[:, :, 2], k[:, :, 3]
-            tc, f_saved = self.tc, f.copy()
-            kc = tc * tc                                # kc = o (1 - tanh(c)^2): the path c -> h = o tanh(c)
-            xp.subtract(1, kc, out=kc)
-            kc *= o
-            k_g = g * g                                 # k_g = i (1 - g^2)
-            xp.subtract(1, k_g, out=k_g)
-            k_g *= i
-            sig_prime = 1 - k                           # s (1 - s) for the sigmoid gates i, f, o
-            sig_prime *= k
-            i[...] = sig_prime[:, :, 0] * g             # k_i = g i (1 - i)
-            xp.multiply(sig_prime[:, :, 1], self.c[:-1], out=f)      # k_f = c_prev f (1 - f)
-            g[...] = k_g
-            xp.multiply(sig_prime[:, :, 3], tc, out=o)  # k_o = tanh(c) o (1 - o)
-            self._factors = (k, kc, f_saved)
-            self.tc = None
-        return self._factors
+    def factors(self, k):
+        """Step k's local derivatives (kg (B, 4, H), kc (B, H), f (B, H)): its backward is
+        dc = gh kc + gc,  dL/d(gate pre-activations) = [dc kg_i, dc kg_f, dc kg_g, gh kg_o],  dL/dc_prev = dc f.
+        Computed for the block of steps ending at k (backward visits the steps in reverse)."""
+        if self._lo is None or not self._lo <= k < self._hi:
+            self._compute_block(max(0, k + 1 - self.block), k + 1)
+        j = k - self._lo
+        H = self.tc.shape[2]
+        return self._k[j], self._kc[j], self.act[k, :, H:2 * H]
+
+    def _compute_block(self, lo, hi):
+        xp = backend.array_module(self.act)
+        _, B, G = self.act.shape
+        H = G // 4
+        if self._lo is None:
+            self._k = xp.empty((self.block, B, 4, H), dtype=self.act.dtype)
+            self._kc = xp.empty((self.block, B, H), dtype=self.act.dtype)
+        n = hi - lo
+        a = self.act[lo:hi].reshape(n, B, 4, H)                 # activations i, f, g, o (read only)
+        i, g, o = a[:, :, 0], a[:, :, 2], a[:, :, 3]
+        k, kc, tc = self._k[:n], self._kc[:n], self.tc[lo:hi]
+        xp.subtract(1, a, out=k)
+        k *= a                                                  # s (1 - s) for the sigmoid gates i, f, o
+        k[:, :, 0] *= g                                         # k_i = g i (1 - i)
+        k[:, :, 1] *= self.c[lo:hi]                             # k_f = c_prev f (1 - f)
+        kg = k[:, :, 2]
+        xp.multiply(g, g, out=kg)
+        xp.subtract(1, kg, out=kg)
+        kg *= i                                                 # k_g = i (1 - g^2)
+        k[:, :, 3] *= tc                                        # k_o = tanh(c) o (1 - o)
+        xp.multiply(tc, tc, out=kc)
+        xp.subtract(1, kc, out=kc)
+        kc *= o                                                 # kc = o (1 - tanh(c)^2): c -> h = o tanh(c)
+        self._lo, self._hi = lo, hi
 
 
 class LSTMCell(Function):
@@ -207,15 +220,15 @@ class LSTMCell(Function):
         if backend.device_of(gh) == "cuda":
             dgates, gc_prev = cuda_kernels.lstm_backward(steps.act[k], steps.c[k], steps.tc[k], gh, gc, H)
         else:
-            factors, kc, f = steps.factors()
-            dc = gh * kc[k]                             # dL/dc' = direct gradient + path through h' = o tanh(c')
+            kg, kc, f = steps.factors(k)
+            dc = gh * kc                                # dL/dc' = direct gradient + path through h' = o tanh(c')
             if gc is not None:
                 dc += gc
             dgates = xp.empty((B, 4 * H), dtype=gh.dtype)
             d4 = dgates.reshape(B, 4, H)
-            xp.multiply(dc[:, None, :], factors[k, :, :3], out=d4[:, :3])
-            xp.multiply(gh, factors[k, :, 3], out=d4[:, 3])
-            gc_prev = dc * f[k]
+            xp.multiply(dc[:, None, :], kg[:, :3], out=d4[:, :3])
+            xp.multiply(gh, kg[:, 3], out=d4[:, 3])
+            gc_prev = dc * f
         if not self.has_c:
             gc_prev = None
         if self.h is None:
