@@ -21,6 +21,15 @@ Measured with minigrad on the 2-core CPU (shared with other jobs, so seconds are
   adding     GRU MSE < 0.01 at step 1,400 (104 s); RNN 0.166 after 4,000 (the plateau); LSTM default init:
              plateau until ~2,400, then 0.003 at 4,000 (seeds 1, 2: escapes at ~3,300 and ~2,800, < 0.01 at
              >4,000 and 3,600); LSTM forget bias 1.0: < 0.01 at 3,300 (seeds 1, 2: 3,200, 3,600)
+  adding, --placement hochreiter (both marks in the first half, the first among the first 10 steps):
+             GRU MSE < 0.01 at step 1,900; RNN 0.167 after 4,000; LSTM default init 0.167 after 4,000 (the
+             plateau, as PyTorch's: seeds 0 and 1 on this machine); LSTM forget bias 1.0: 0.167 after 4,000
+             (PyTorch: the same)
+  PyTorch 2.13 with these generators (same protocol): LSTM default init leaves the plateau at 3,100 / 2,500 /
+             2,500 (placement halves, seeds 0-2), 4,000 / 2,100 / 2,300 (anywhere), never in 4,000 steps
+             (hochreiter, seeds 0-1); GRU < 0.01 at 1,200 (halves), 1,500 / 1,400 (hochreiter). When to leave
+             the plateau is a seed-dependent event; bench/lockstep_torch.py shows minigrad and PyTorch equal
+             step for step (float64, same init and batches) until they leave it in the same 100-step window.
   adding200  GRU MSE < 0.01 at step 2,000 (199 s)
   copy       T=20: loss/baseline GRU 0.34, LSTM 0.48, RNN 1.00; recall 71% / 57% / 13%
              T=50: GRU 0.44, LSTM 0.66, RNN 1.00; recall 62% / 44% / 13%  (last 100 steps, 2,000 steps each)
