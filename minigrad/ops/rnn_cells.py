@@ -95,33 +95,32 @@ class RNNCell(Function):
 
 
 class LSTMSteps:
-    """Where the fused LSTM steps of one layer (one direction) read their inputs and keep what backward needs.
+    """Where the fused LSTM steps of one layer (one direction) keep what their backward needs.
 
-    Made once per layer from the gate inputs of all T steps, xw (T, B, 4H), and W_hh, both pre-scaled by
-    -1 (gates i, f, o) and -2 (gate g): then one exp gives every activation, sigmoid(a) = 1 / (1 + exp(-a))
-    and tanh(a) = 2 sigmoid(2a) - 1. Step k (in the order the steps run; reverse=True runs t = T-1 ... 0)
-    turns act[k] into its activations, writes its cell state into c[k + 1] and tanh(c) into tc[k]; c[0] is
-    the initial cell state (zeros without one). Keeping the steps in shared arrays lets the backward compute
-    the local derivatives of many steps at once (`factors`): ten array operations per block of steps instead
-    of a dozen per step, the trick of the hand-written NumPy LSTM (models/numpy_lstm_lm.py). Blocks are sized
-    to stay in the CPU cache (about 256 KB): the whole sequence for small batches, a few steps for large ones.
-    A lone cell uses LSTMSteps(xw[None], w_hh).
+    Made once per layer for T steps with W_hh. Step k (in the order the steps run: reverse layers run
+    t = T-1 ... 0) writes its gate inputs into act[k] scaled by -1 (gates i, f, o) and -2 (gate g), with
+    W_hh pre-scaled the same way once per layer, so that one exp gives every activation: sigmoid(a) =
+    1 / (1 + exp(-a)) and tanh(a) = 2 sigmoid(2a) - 1. It then turns act[k] into its activations, writes its
+    cell state into c[k + 1] and tanh(c) into tc[k]; c[0] is the initial cell state (zeros without one).
+    Keeping the steps in shared arrays lets the backward compute the local derivatives of many steps at once
+    (`factors`): ten array operations per block of steps instead of a dozen per step, the trick of the
+    hand-written NumPy LSTM (models/numpy_lstm_lm.py). Blocks are sized to stay in the CPU cache (about
+    256 KB): the whole sequence for small batches, a few steps for large ones. A lone cell uses LSTMSteps(1, ...).
     """
     BLOCK_BYTES = 1 << 18
 
-    def __init__(self, xw, w_hh, reverse=False):
-        xp = backend.array_module(xw)
-        T, B, G = xw.shape
-        H = G // 4
-        scale = xp.full(G, -1, dtype=xw.dtype)
-        scale[2 * H:3 * H] = -2
-        self.act = (xw[::-1] if reverse else xw) * scale
-        self.w_scaled_t = (w_hh * scale[:, None]).T            # (H, 4H), for h @ w_scaled_t
-        self.c = xp.empty((T + 1, B, H), dtype=xw.dtype)
-        self.tc = xp.empty((T, B, H), dtype=xw.dtype)
-        self.recurrent = xp.empty((B, G), dtype=xw.dtype)
+    def __init__(self, T, B, w_hh):
+        xp = backend.array_module(w_hh)
+        G, H = w_hh.shape
+        self.scale = xp.full(G, -1, dtype=w_hh.dtype)
+        self.scale[2 * H:3 * H] = -2
+        self.w_scaled_t = (w_hh * self.scale[:, None]).T       # (H, 4H), for h @ w_scaled_t
+        self.act = xp.empty((T, B, G), dtype=w_hh.dtype)
+        self.c = xp.empty((T + 1, B, H), dtype=w_hh.dtype)
+        self.tc = xp.empty((T, B, H), dtype=w_hh.dtype)
+        self.recurrent = xp.empty((B, G), dtype=w_hh.dtype)
         self.n = 0
-        self.block = max(1, min(T, self.BLOCK_BYTES // max(1, B * G * xw.dtype.itemsize)))
+        self.block = max(1, min(T, self.BLOCK_BYTES // max(1, B * G * w_hh.dtype.itemsize)))
         self._lo = self._hi = None                              # steps [lo, hi) have factors in _k, _kc
 
     def claim(self, c):
@@ -173,7 +172,7 @@ class LSTMSteps:
 class LSTMCell(Function):
     """(h', c') from gates = xw + h W_hh^T:  c' = f*c + i*g,  h' = o*tanh(c').
 
-    `steps`: the layer's LSTMSteps, which holds this step's xw already scaled (None: the cell makes its own)."""
+    `steps`: the LSTMSteps shared by the steps of the layer (None: the cell makes its own)."""
 
     def __init__(self, mask=None, weight_grad=True, steps=None):
         self.mask, self.weight_grad, self.steps = mask, weight_grad, steps
@@ -183,10 +182,11 @@ class LSTMCell(Function):
         H = w_hh.shape[1]
         steps = self.steps
         if steps is None:
-            steps = self.steps = LSTMSteps(xw[None], w_hh)
+            steps = self.steps = LSTMSteps(1, xw.shape[0], w_hh)
         k = self.k = steps.claim(c)
         gates, c_prev, c_new, tc = steps.act[k], steps.c[k], steps.c[k + 1], steps.tc[k]
-        if h is not None:                               # gates = -(xw + h W_hh^T), g block doubled
+        xp.multiply(xw, steps.scale, out=gates)         # gates = -(xw + h W_hh^T), g block doubled
+        if h is not None:
             gates += xp.matmul(h, steps.w_scaled_t, out=steps.recurrent)
         self.h, self.w_hh, self.has_c = h, w_hh, c is not None
         if backend.device_of(xw) == "cuda":
