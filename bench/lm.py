@@ -153,8 +153,10 @@ def available_impls(device):
     return impls
 
 
-def run_one(cfg):
+def run_one(cfg, malloc_top_pad=None):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    if malloc_top_pad:                  # glibc keeps this much freed memory instead of faulting it back in
+        env["MALLOC_TOP_PAD_"] = str(malloc_top_pad)
     proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(cfg)], capture_output=True,
                           text=True, env=env, timeout=1800)
     if proc.returncode != 0:
@@ -190,6 +192,9 @@ def main():
     p.add_argument("--repeats", type=int, default=3, help="interleaved rounds; figures are medians over rounds")
     p.add_argument("--iters", type=int, default=10, help="timed iterations per process")
     p.add_argument("--max-seconds", type=float, default=20.0, help="stop timing a process after this long")
+    p.add_argument("--malloc-top-pad", type=int, default=None, metavar="BYTES",
+                   help="run every worker with MALLOC_TOP_PAD_=BYTES (glibc): freed memory is kept for reuse "
+                        "instead of being returned to the OS and faulted in again (see PERF_NOTES)")
     p.add_argument("--out", default="bench/results.jsonl")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -199,14 +204,15 @@ def main():
         args.repeats, args.iters, args.max_seconds = min(args.repeats, 3), min(args.iters, 5), 5.0
     impls = args.impls.split(",") if args.impls else available_impls(args.device)
     threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or "default"
-    print(f"# device {args.device}, BLAS threads {threads}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}")
+    pad = f", MALLOC_TOP_PAD_={args.malloc_top_pad}" if args.malloc_top_pad else ""
+    print(f"# device {args.device}, BLAS threads {threads}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}{pad}")
     rows = []
     with open(args.out, "a") as f:
         for cfg in suite_configs(args):
             results = {impl: [] for impl in impls}
             for _ in range(args.repeats):
                 for impl in impls:                  # interleaved: every round runs each implementation once
-                    r = run_one(dict(cfg, impl=impl))
+                    r = run_one(dict(cfg, impl=impl), args.malloc_top_pad)
                     f.write(json.dumps(r) + "\n")
                     f.flush()
                     if "error" in r:
