@@ -157,6 +157,7 @@ def run_one(cfg, malloc_top_pad=None):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     if malloc_top_pad:                  # glibc keeps this much freed memory instead of faulting it back in
         env["MALLOC_TOP_PAD_"] = str(malloc_top_pad)
+        cfg = dict(cfg, malloc_top_pad=malloc_top_pad)
     proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(cfg)], capture_output=True,
                           text=True, env=env, timeout=1800)
     if proc.returncode != 0:
