@@ -263,15 +263,18 @@ def sigmoid_(a):
 def sigmoid(x):
     """1 / (1 + exp(-x)) as a new array, in four array passes and without overflow: x is first raised to
     -log(largest float) + 1, below which the true value is under the smallest normal float (float16 is
-    computed in float32)."""
+    computed in float32; integers give float64)."""
     xp = array_module(x)
-    work = numpy.float32 if x.dtype.itemsize < 4 else x.dtype
-    floor = _EXP_FLOOR.get(x.dtype)
+    if x.dtype.kind != "f":
+        work = out = numpy.dtype(numpy.float64)                 # integers and bools: float64, as NumPy's exp
+    else:
+        work, out = (numpy.dtype(numpy.float32) if x.dtype.itemsize < 4 else x.dtype), x.dtype
+    floor = _EXP_FLOOR.get(work)
     if floor is None:
-        floor = _EXP_FLOOR[x.dtype] = float(1 - numpy.log(numpy.finfo(work).max))
+        floor = _EXP_FLOOR[work] = float(1 - numpy.log(numpy.finfo(work).max))
     a = xp.maximum(x, floor, out=xp.empty(x.shape, dtype=work))
     xp.negative(a, out=a)
-    return sigmoid_of_negated_(a).astype(x.dtype, copy=False)
+    return sigmoid_of_negated_(a).astype(out, copy=False)
 
 
 _EXP_FLOOR = {}

@@ -166,6 +166,17 @@ def test_sigmoid_is_stable_for_large_inputs(device):
     np.testing.assert_allclose(y, [0, 0, np.exp(-30.0), 0.5, 1, 1, 1], rtol=1e-5, atol=1e-30)
 
 
+def test_sigmoid_of_integers_and_float16(device):
+    """Integers give float64 (as NumPy's exp does); float16 stays float16 (computed in float32)."""
+    y = mg.sigmoid(on(device, np.array([-3, 0, 2]))).numpy()
+    assert y.dtype == np.float64
+    np.testing.assert_allclose(y, 1 / (1 + np.exp(-np.array([-3.0, 0.0, 2.0]))), rtol=1e-15)
+    x16 = np.array([-12.0, -1.0, 0.0, 3.0], dtype=np.float16)
+    y16 = mg.sigmoid(on(device, x16)).numpy()
+    assert y16.dtype == np.float16
+    np.testing.assert_allclose(y16, 1 / (1 + np.exp(-x16.astype(np.float64))), rtol=1e-3)
+
+
 def test_comparisons_give_bool_tensors_without_grad(device):
     a_np, b_np = np.array([1.0, 2.0, 3.0], np.float32), np.array([3.0, 2.0, 1.0], np.float32)
     a, b = on(device, a_np, True), on(device, b_np)
