@@ -592,3 +592,12 @@ def test_pytorch_state_dict_loads_and_gives_pytorch_numbers(case, fused, device)
             np.testing.assert_allclose(p.grad.numpy(), expected, rtol=0, atol=1e-10, err_msg=f"{case}: d/d{k}")
     for k, t in ins.items():
         np.testing.assert_allclose(t.grad.numpy(), get("grad_" + k), rtol=0, atol=1e-10, err_msg=f"{case}: d/d{k}")
+
+
+@pytest.mark.parametrize("mode", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("fused", [True, False])
+def test_float64_input_into_float32_layer_promotes_like_numpy(mode, fused):
+    """Mixed dtypes promote (NumPy's rule) in every cell form alike: fused and fine-grained agree on the dtype."""
+    layer = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[mode](3, 4, fused=fused)
+    out, _ = layer(mg.tensor(np.ones((2, 1, 3))))
+    assert out.dtype == np.float64

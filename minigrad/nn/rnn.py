@@ -95,7 +95,7 @@ class RNNBase(Module):
             step_inputs = rnn_cells.StepInputs(reverse=bool(suffix)) if batched else None
             lstm_steps = None
             if self.fused and self.mode == "lstm":
-                lstm_steps = rnn_cells.LSTMSteps(T, x.shape[1], w_hh.data)
+                lstm_steps = rnn_cells.LSTMSteps(T, x.shape[1], w_hh.data, xw.dtype)
             steps = step_inputs(xw, w_hh) if batched else xw.unbind(0)
             if self.mode == "gru" and b_hh is None:
                 b_hh = zeros_bias(w_hh)

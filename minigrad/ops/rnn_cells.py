@@ -97,7 +97,7 @@ class RNNCell(Function):
 class LSTMSteps:
     """Where the fused LSTM steps of one layer (one direction) keep what their backward needs.
 
-    Made once per layer for T steps with W_hh. Step k (in the order the steps run: reverse layers run
+    Made once per layer for T steps of batch B with W_hh, in the dtype of the gate inputs. Step k (in the order the steps run: reverse layers run
     t = T-1 ... 0) writes its gate inputs into act[k] scaled by -1 (gates i, f, o) and -2 (gate g), with
     W_hh pre-scaled the same way once per layer, so that one exp gives every activation: sigmoid(a) =
     1 / (1 + exp(-a)) and tanh(a) = 2 sigmoid(2a) - 1. It then turns act[k] into its activations, writes its
@@ -105,22 +105,22 @@ class LSTMSteps:
     Keeping the steps in shared arrays lets the backward compute the local derivatives of many steps at once
     (`factors`): ten array operations per block of steps instead of a dozen per step, the trick of the
     hand-written NumPy LSTM (models/numpy_lstm_lm.py). Blocks are sized to stay in the CPU cache (about
-    256 KB): the whole sequence for small batches, a few steps for large ones. A lone cell uses LSTMSteps(1, ...).
+    256 KB): the whole sequence for small batches, a few steps for large ones. A lone cell makes LSTMSteps(1, ...).
     """
     BLOCK_BYTES = 1 << 18
 
-    def __init__(self, T, B, w_hh):
+    def __init__(self, T, B, w_hh, dtype):
         xp = backend.array_module(w_hh)
         G, H = w_hh.shape
-        self.scale = xp.full(G, -1, dtype=w_hh.dtype)
+        self.scale = xp.full(G, -1, dtype=dtype)
         self.scale[2 * H:3 * H] = -2
         self.w_scaled_t = (w_hh * self.scale[:, None]).T       # (H, 4H), for h @ w_scaled_t
-        self.act = xp.empty((T, B, G), dtype=w_hh.dtype)
-        self.c = xp.empty((T + 1, B, H), dtype=w_hh.dtype)
-        self.tc = xp.empty((T, B, H), dtype=w_hh.dtype)
-        self.recurrent = xp.empty((B, G), dtype=w_hh.dtype)
+        self.act = xp.empty((T, B, G), dtype=dtype)
+        self.c = xp.empty((T + 1, B, H), dtype=dtype)
+        self.tc = xp.empty((T, B, H), dtype=dtype)
+        self.recurrent = xp.empty((B, G), dtype=dtype)
         self.n = 0
-        self.block = max(1, min(T, self.BLOCK_BYTES // max(1, B * G * w_hh.dtype.itemsize)))
+        self.block = max(1, min(T, self.BLOCK_BYTES // max(1, B * G * self.act.dtype.itemsize)))
         self._lo = self._hi = None                              # steps [lo, hi) have factors in _k, _kc
 
     def claim(self, c):
@@ -182,7 +182,7 @@ class LSTMCell(Function):
         H = w_hh.shape[1]
         steps = self.steps
         if steps is None:
-            steps = self.steps = LSTMSteps(1, xw.shape[0], w_hh)
+            steps = self.steps = LSTMSteps(1, xw.shape[0], w_hh, xw.dtype)
         k = self.k = steps.claim(c)
         gates, c_prev, c_new, tc = steps.act[k], steps.c[k], steps.c[k + 1], steps.tc[k]
         xp.multiply(xw, steps.scale, out=gates)         # gates = -(xw + h W_hh^T), g block doubled
