@@ -73,6 +73,11 @@ class LogSoftmax(Function):
         return gy - self.p * gy.sum(axis=self.axis_, keepdims=True)
 
 
+def _value_range(t):
+    """(smallest, largest) entry of integer array t; (0, 0) when it is empty."""
+    return (int(t.min()), int(t.max())) if t.size else (0, 0)
+
+
 class _ClassLoss(Function):
     """Shared by the class-index losses: target checks, the layout, the reduction and its backward."""
     op = ""
@@ -105,13 +110,13 @@ class _ClassLoss(Function):
             x, t = x.reshape(1, -1), t.reshape(1)
         xp = backend.array_module(x)
         n_classes = x.shape[1]
-        lo, hi = (int(t.min()), int(t.max())) if t.size else (0, 0)
+        lo, hi = _value_range(t)
         valid = None
         if lo <= self.ignore_index <= hi:           # ignore_index may occur: mask it out
             valid = t != self.ignore_index
             t = xp.where(valid, t, 0)
             self.n_valid = int(valid.sum())
-            lo, hi = (int(t.min()), int(t.max())) if t.size else (0, 0)
+            lo, hi = _value_range(t)
         else:
             self.n_valid = t.size
         if lo < 0 or hi >= n_classes:

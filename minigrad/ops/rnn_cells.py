@@ -97,11 +97,12 @@ class RNNCell(Function):
 class LSTMSteps:
     """Where the fused LSTM steps of one layer (one direction) keep what their backward needs.
 
-    Made once per layer for T steps of batch B with W_hh, in the dtype of the gate inputs. Step k (in the order the steps run: reverse layers run
-    t = T-1 ... 0) writes its gate inputs into act[k] scaled by -1 (gates i, f, o) and -2 (gate g), with
-    W_hh pre-scaled the same way once per layer, so that one exp gives every activation: sigmoid(a) =
-    1 / (1 + exp(-a)) and tanh(a) = 2 sigmoid(2a) - 1. It then turns act[k] into its activations, writes its
-    cell state into c[k + 1] and tanh(c) into tc[k]; c[0] is the initial cell state (zeros without one).
+    Made once per layer for T steps of batch B with W_hh, in the dtype of the gate inputs. Step k (in the order
+    the steps run: reverse layers run t = T-1 ... 0) writes its gate inputs into act[k] scaled by -1 (gates i,
+    f, o) and -2 (gate g), with W_hh pre-scaled the same way once per layer, so that one exp gives every
+    activation: sigmoid(a) = 1 / (1 + exp(-a)) and tanh(a) = 2 sigmoid(2a) - 1. It then turns act[k] into its
+    activations, writes its cell state into c[k + 1] and tanh(c) into tc[k]; c[0] is the initial cell state
+    (zeros without one).
     Keeping the steps in shared arrays lets the backward compute the local derivatives of many steps at once
     (`factors`): ten array operations per block of steps instead of a dozen per step, the trick of the
     hand-written NumPy LSTM (models/numpy_lstm_lm.py). Blocks are sized to stay in the CPU cache (about
@@ -219,6 +220,7 @@ class LSTMCell(Function):
                 keep_c, gc = _split_by_mask(self.mask, gc, xp)
         if backend.device_of(gh) == "cuda":
             dgates, gc_prev = cuda_kernels.lstm_backward(steps.act[k], steps.c[k], steps.tc[k], gh, gc, H)
+            gc_prev = gc_prev if self.has_c else None
         else:
             kg, kc, f = steps.factors(k)
             dc = gh * kc                                # dL/dc' = direct gradient + path through h' = o tanh(c')
@@ -228,9 +230,7 @@ class LSTMCell(Function):
             d4 = dgates.reshape(B, 4, H)
             xp.multiply(dc[:, None, :], kg[:, :3], out=d4[:, :3])
             xp.multiply(gh, kg[:, 3], out=d4[:, 3])
-            gc_prev = dc * f
-        if not self.has_c:
-            gc_prev = None
+            gc_prev = dc * f if self.has_c else None
         if self.h is None:
             return dgates, None
         gw = dgates.T @ self.h if self.needs_grad[1] and self.weight_grad else None
