@@ -188,11 +188,14 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(corpus, tmp_path, m
     assert load_checkpoint(str(out / "last.ckpt"))["step"] == 5
 
 
-def test_cli_train_then_sample(corpus, tmp_path, capsys):
+def test_cli_train_then_sample(corpus, tmp_path, capsys, monkeypatch):
+    retained = []
+    monkeypatch.setattr(mg, "retain_freed_memory", lambda *a: retained.append(a) or True)
     out = str(tmp_path / "cli")
     assert cli(["train", "--data", corpus, "--layers", "1", "--hidden", "16", "--embed", "8", "--seq-len", "10",
                 "--batch", "4", "--steps", "6", "--val-every", "3", "--out", out, "--no-progress",
                 "--optimizer", "rmsprop", "--dtype", "float64"]) == 0
+    assert retained == [()], "train keeps freed memory for the next iteration (mg.retain_freed_memory)"
     capsys.readouterr()
     assert cli(["sample", "--checkpoint", out, "--length", "50", "--prime", "the ", "--seed", "3"]) == 0
     text = capsys.readouterr().out.rstrip("\n")

@@ -5,6 +5,8 @@ import math
 import numpy as np
 import pytest
 
+import minigrad as mg
+
 from models.tasks import (adding_baseline, adding_batch, build_model, copy_baseline, copy_batch, parity_batch,
                           reversal_batch, run_task)
 from models.tasks.__main__ import main as cli
@@ -137,10 +139,13 @@ def test_forget_bias_option_reaches_every_lstm():
         build_model("adding", "gru", hidden=8, forget_bias=1.0)
 
 
-def test_cli_prints_the_curve(capsys, tmp_path):
+def test_cli_prints_the_curve(capsys, tmp_path, monkeypatch):
+    retained = []
+    monkeypatch.setattr(mg, "retain_freed_memory", lambda *a: retained.append(a) or True)
     out = tmp_path / "curve.jsonl"
     assert cli(["adding", "--cell", "lstm", "--T", "5", "--steps", "20", "--hidden", "8", "--eval-every", "10",
                 "--forget-bias", "1.0", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "step 20" in text and "adding lstm T=5: 20 steps" in text
     assert len(out.read_text().splitlines()) == 2
+    assert retained == [()], "the command keeps freed memory for the next iteration (mg.retain_freed_memory)"
