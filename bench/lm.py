@@ -4,11 +4,16 @@
     python bench/lm.py                         # the full grid: layers 1-3 x hidden 64-512
     python bench/lm.py --suite overhead|sweep|long
     python bench/lm.py --device cuda           # the same protocol on the GPU (CuPy; cuDNN if PyTorch is there)
+    python bench/lm.py --paired --retain-freed-memory 536870912   # how the README's table was measured
 
 Protocol: vocabulary 65 (the bundled corpus), embedding 64, batch 50, sequence length 50, no dropout,
 float32, Adam; the time of one training iteration (forward + backward + step) after warm-up, the median
 of several iterations, and the peak RSS, each configuration and implementation in its own process. The
-implementations run interleaved, `--repeats` rounds, and each figure is the median over rounds.
+implementations run interleaved, `--repeats` rounds; a time is the median over rounds, a ratio the median
+of the ratios measured within each round. `--paired` runs all implementations of a configuration in one
+process, taking turns every round: the steadiest ratios on a noisy machine (peak RSS is then shared).
+`--retain-freed-memory BYTES` makes every worker call minigrad.retain_freed_memory(BYTES) first, as the
+training commands do.
 
 Implementations: minigrad with fused cells, minigrad with fine-grained cells, the hand-written NumPy LSTM
 of models/numpy_lstm_lm.py (hand-derived backward, flat-buffer Adam), and PyTorch when it is installed
@@ -99,24 +104,18 @@ def make_torch_step(vocab, E, H, L, device, seed):
     return step
 
 
-def worker(args):
-    """Time one implementation on one configuration; print one JSON line."""
-    import resource
-    cfg = json.loads(args.worker)
-    impl, L, H, B, T, E, device = cfg["impl"], cfg["L"], cfg["H"], cfg["B"], cfg["T"], cfg["E"], cfg["device"]
-    batches = corpus_batches(B, T)
-    x, y, vocab = next(batches)
+def make_step(impl, vocab, E, H, L, device):
     if impl.startswith("minigrad"):
-        step = make_minigrad_step(vocab, E, H, L, impl == "minigrad-fused", device, 0)
-    elif impl == "numpy":
-        step = make_numpy_step(vocab, E, H, L, 0)
-    else:
-        step = make_torch_step(vocab, E, H, L, device, 0)
-    sync = _sync(impl, device)
-    for _ in range(cfg["warmup"]):
-        step(*next(batches)[:2])
-    times, deadline = [], time.perf_counter() + cfg["max_seconds"]
-    for i in range(cfg["iters"]):
+        return make_minigrad_step(vocab, E, H, L, impl == "minigrad-fused", device, 0)
+    if impl == "numpy":
+        return make_numpy_step(vocab, E, H, L, 0)
+    return make_torch_step(vocab, E, H, L, device, 0)
+
+
+def time_iterations(step, sync, batches, n, deadline):
+    """Median seconds of up to n training iterations (at least 3, fewer once past the deadline); last loss."""
+    times = []
+    for i in range(n):
         x, y, _ = next(batches)
         t0 = time.perf_counter()
         loss = step(x, y)
@@ -125,10 +124,36 @@ def worker(args):
         if time.perf_counter() > deadline and i >= 2:
             break
     times.sort()
+    return times[len(times) // 2], len(times), loss
+
+
+def worker(args):
+    """Time one implementation on one configuration, or (impl "paired": cfg["impls"]) several in the same
+    process, taking turns `rounds` times; print one JSON line per implementation."""
+    import resource
+    cfg = json.loads(args.worker)
+    L, H, B, T, E, device = cfg["L"], cfg["H"], cfg["B"], cfg["T"], cfg["E"], cfg["device"]
+    if cfg.get("retain_freed_memory"):   # process-wide, so every implementation gets it alike
+        import minigrad
+        minigrad.retain_freed_memory(cfg["retain_freed_memory"])
+    batches = corpus_batches(B, T)
+    vocab = next(batches)[2]
+    impls = cfg["impls"] if cfg["impl"] == "paired" else [cfg["impl"]]
+    steps = {impl: (make_step(impl, vocab, E, H, L, device), _sync(impl, device)) for impl in impls}
+    for step, _ in steps.values():
+        for _ in range(cfg["warmup"]):
+            step(*next(batches)[:2])
+    rounds = {impl: [] for impl in impls}
+    for _ in range(cfg.get("rounds", 1)):
+        for impl, (step, sync) in steps.items():   # taking turns: slow spells of the machine hit all alike
+            deadline = time.perf_counter() + cfg["max_seconds"]
+            rounds[impl].append(time_iterations(step, sync, batches, cfg["iters"], deadline))
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(dict(cfg, ms=1e3 * times[len(times) // 2], iters_done=len(times),
-                          tokens_per_s=B * T / times[len(times) // 2], peak_rss_mb=round(rss_mb, 1),
-                          loss=loss)))
+    for impl, rs in rounds.items():
+        ms = [1e3 * seconds for seconds, _, _ in rs]
+        print(json.dumps(dict(cfg, impl=impl, ms=_median(ms), round_ms=ms, iters_done=sum(r[1] for r in rs),
+                              tokens_per_s=B * T / (_median(ms) / 1e3), peak_rss_mb=round(rss_mb, 1),
+                              loss=rs[-1][2])))
 
 
 def _sync(impl, device):
@@ -153,20 +178,19 @@ def available_impls(device):
     return impls
 
 
-def run_one(cfg, malloc_top_pad=None):
+def run_one(cfg):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    if malloc_top_pad:                  # glibc keeps this much freed memory instead of faulting it back in
-        env["MALLOC_TOP_PAD_"] = str(malloc_top_pad)
-        cfg = dict(cfg, malloc_top_pad=malloc_top_pad)
     proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(cfg)], capture_output=True,
                           text=True, env=env, timeout=1800)
     if proc.returncode != 0:
-        return dict(cfg, error=proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        error = proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"
+        return [dict(cfg, impl=impl, error=error) for impl in cfg.get("impls", [cfg["impl"]])]
+    return [json.loads(line) for line in proc.stdout.strip().splitlines() if line.startswith("{")]
 
 
 def suite_configs(args):
-    base = dict(B=50, T=50, E=64, device=args.device, warmup=2, iters=args.iters, max_seconds=args.max_seconds)
+    base = dict(B=50, T=50, E=64, device=args.device, warmup=2, iters=args.iters, max_seconds=args.max_seconds,
+                retain_freed_memory=args.retain_freed_memory)
     if args.suite == "overhead":
         return [dict(base, L=1, H=32, B=1, T=25, iters=max(args.iters, 200))]
     if args.suite == "sweep":
@@ -193,9 +217,12 @@ def main():
     p.add_argument("--repeats", type=int, default=3, help="interleaved rounds; figures are medians over rounds")
     p.add_argument("--iters", type=int, default=10, help="timed iterations per process")
     p.add_argument("--max-seconds", type=float, default=20.0, help="stop timing a process after this long")
-    p.add_argument("--malloc-top-pad", type=int, default=None, metavar="BYTES",
-                   help="run every worker with MALLOC_TOP_PAD_=BYTES (glibc): freed memory is kept for reuse "
-                        "instead of being returned to the OS and faulted in again (see PERF_NOTES)")
+    p.add_argument("--retain-freed-memory", type=int, default=0, metavar="BYTES",
+                   help="every worker first calls minigrad.retain_freed_memory(BYTES), as the training commands "
+                        "do: glibc keeps freed memory for reuse instead of faulting it in again (see README)")
+    p.add_argument("--paired", action="store_true",
+                   help="time the implementations in one process per configuration, taking turns each round "
+                        "(steadier ratios on a noisy machine; the peak RSS is then that of all of them together)")
     p.add_argument("--out", default="bench/results.jsonl")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -205,22 +232,23 @@ def main():
         args.repeats, args.iters, args.max_seconds = min(args.repeats, 3), min(args.iters, 5), 5.0
     impls = args.impls.split(",") if args.impls else available_impls(args.device)
     threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or "default"
-    pad = f", MALLOC_TOP_PAD_={args.malloc_top_pad}" if args.malloc_top_pad else ""
+    pad = f", retain_freed_memory({args.retain_freed_memory})" if args.retain_freed_memory else ""
     print(f"# device {args.device}, BLAS threads {threads}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}{pad}")
-    rows = []
     with open(args.out, "a") as f:
         for cfg in suite_configs(args):
+            if args.paired:                         # one process, the implementations taking turns
+                batches = [run_one(dict(cfg, impl="paired", impls=impls, rounds=args.repeats))]
+            else:                                   # a process each, interleaved: every round runs each once
+                batches = [run_one(dict(cfg, impl=impl, round=k)) for k in range(args.repeats) for impl in impls]
             results = {impl: [] for impl in impls}
-            for _ in range(args.repeats):
-                for impl in impls:                  # interleaved: every round runs each implementation once
-                    r = run_one(dict(cfg, impl=impl), args.malloc_top_pad)
+            for batch in batches:
+                for r in batch:
                     f.write(json.dumps(r) + "\n")
-                    f.flush()
                     if "error" in r:
-                        print(f"  {impl}: {r['error']}")
+                        print(f"  {r['impl']}: {r['error']}")
                     else:
-                        results[impl].append(r)
-            rows.append((cfg, results))
+                        results[r["impl"]].append(r)
+            f.flush()
             print_row(cfg, results)
 
 
@@ -229,15 +257,33 @@ def _median(values):
     return values[len(values) // 2] if values else float("nan")
 
 
+def round_times(results):
+    """impl -> {round: ms}. A worker of its own reports its round; a paired one all of its rounds at once."""
+    times = {}
+    for impl, rs in results.items():
+        by_round = {}
+        for r in rs:
+            by_round.update({r["round"]: r["ms"]} if "round" in r else enumerate(r["round_ms"]))
+        if by_round:
+            times[impl] = by_round
+    return times
+
+
 def print_row(cfg, results):
-    med = {impl: _median([r["ms"] for r in rs]) for impl, rs in results.items() if rs}
+    """Median time per implementation, and its ratio to NumPy: the median over rounds of the ratio measured
+    within the round (robust to the machine's slow spells, which hit a whole round)."""
+    times = round_times(results)
     rss = {impl: _median([r["peak_rss_mb"] for r in rs]) for impl, rs in results.items() if rs}
-    base = med.get("numpy")
+    base = times.get("numpy")
     head = f"L{cfg['L']} H{cfg['H']} B{cfg['B']} T{cfg['T']}"
     parts = []
-    for impl, ms in med.items():
-        ratio = f" ({ms / base:.2f}x numpy)" if base and impl != "numpy" else ""
-        parts.append(f"{impl} {ms:.1f} ms{ratio} {rss[impl]:.0f} MB")
+    for impl, by_round in times.items():
+        part = f"{impl} {_median(list(by_round.values())):.1f} ms"
+        shared = sorted(set(by_round) & set(base or ()))
+        if impl != "numpy" and shared:
+            ratios = [by_round[k] / base[k] for k in shared]
+            part += f" ({_median(ratios):.2f}x numpy, rounds {min(ratios):.2f}-{max(ratios):.2f})"
+        parts.append(f"{part} {rss[impl]:.0f} MB")
     print(f"{head:22s} | " + " | ".join(parts), flush=True)
 
 
