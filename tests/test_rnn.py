@@ -251,6 +251,26 @@ def test_fused_flag_changes_the_graph(mode, fused_op, rng):
     assert len(names_fine) > len(names) + 2 * 2 * 3
 
 
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_fused_lstm_steps_write_gate_gradients_where_step_inputs_takes_them(with_lengths, rng, monkeypatch):
+    """The fast path of StepInputs.backward is taken in both directions (the equality tests above show it is
+    right): every fused LSTM layer hands over its gate gradients as one array, with nothing gathered."""
+    from minigrad.ops import rnn_cells
+    handed_over = []
+    original = rnn_cells.LSTMSteps.gate_grads_if_all
+
+    def spy(steps, gys):
+        gx = original(steps, gys)
+        handed_over.append(gx is not None and gx is steps.gate_grads)
+        return gx
+    monkeypatch.setattr(rnn_cells.LSTMSteps, "gate_grads_if_all", spy)
+    m = make_layer("lstm", num_layers=2, bidirectional=True)
+    x, states = layer_inputs(m, rng, 4, 3, with_state=True)
+    outs = run_layer(m, x, states, [2, 4, 3] if with_lengths else None)
+    sum(o.sum() for o in outs).backward()
+    assert handed_over == [True] * 4
+
+
 # ----------------------------------------------------------------------------- semantics
 
 @pytest.mark.parametrize("mode", MODES)

@@ -92,10 +92,10 @@ class RNNBase(Module):
             xw = input_projection(x, w_ih, b_ih, b_hh, self.mode)         # (T, B, G*H), all steps at once
             # fused RNN/LSTM steps leave dL/dW_hh to one StepInputs node (one matmul over all steps)
             batched = self.fused and self.mode != "gru"
-            step_inputs = rnn_cells.StepInputs(reverse=bool(suffix)) if batched else None
             lstm_steps = None
             if self.fused and self.mode == "lstm":
-                lstm_steps = rnn_cells.LSTMSteps(T, x.shape[1], w_hh.data, xw.dtype)
+                lstm_steps = rnn_cells.LSTMSteps(T, x.shape[1], w_hh.data, xw.dtype, reverse=bool(suffix))
+            step_inputs = rnn_cells.StepInputs(reverse=bool(suffix), lstm_steps=lstm_steps) if batched else None
             steps = step_inputs(xw, w_hh) if batched else xw.unbind(0)
             if self.mode == "gru" and b_hh is None:
                 b_hh = zeros_bias(w_hh)

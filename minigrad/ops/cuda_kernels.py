@@ -37,10 +37,10 @@ def lstm_forward(gates, c_prev, H, c_new, tc):
     return h_new
 
 
-def lstm_backward(act, c_prev, tc, gh, gc, H):
-    """-> dgates (B, 4H), dL/dc_prev (B, H)."""
+def lstm_backward(act, c_prev, tc, gh, gc, H, out=None):
+    """-> dgates (B, 4H) (written into `out` when given), dL/dc_prev (B, H)."""
     cp = backend.cupy_module()
-    dgates = cp.empty_like(act)
+    dgates = cp.empty_like(act) if out is None else out
     gc_prev = cp.empty_like(tc)
     has_gc = gc is not None
     k = _kernel("lstm_bwd", "raw T act, T c_prev, T tc, T gh, raw T gc, int32 H, bool has_gc",

@@ -22,8 +22,8 @@ class StepInputs(Function):
     initial state or None); the cells are made with `weight_grad=False` so W_hh is not counted twice.
     """
 
-    def __init__(self, reverse=False):
-        self.reverse = reverse
+    def __init__(self, reverse=False, lstm_steps=None):
+        self.reverse, self.lstm_steps = reverse, lstm_steps
         self.states = self.h0 = None
 
     def set_states(self, states, h0):
@@ -34,10 +34,12 @@ class StepInputs(Function):
         return tuple(xw)                            # the views xw[0], xw[1], ...
 
     def backward(self, *gys):
-        xp = backend.array_module(next(g for g in gys if g is not None))
-        gx = xp.empty(self.shape, dtype=self.dtype)
-        for t, g in enumerate(gys):
-            gx[t] = 0 if g is None else g
+        gx = None if self.lstm_steps is None else self.lstm_steps.gate_grads_if_all(gys)
+        if gx is None:                              # gather the steps' gradients into one array
+            xp = backend.array_module(next(g for g in gys if g is not None))
+            gx = xp.empty(self.shape, dtype=self.dtype)
+            for t, g in enumerate(gys):
+                gx[t] = 0 if g is None else g
         gw = None
         if self.needs_grad[1]:
             T, G = self.shape[0], self.shape[2]
@@ -107,11 +109,15 @@ class LSTMSteps:
     (`factors`): ten array operations per block of steps instead of a dozen per step, the trick of the
     hand-written NumPy LSTM (models/numpy_lstm_lm.py). Blocks are sized to stay in the CPU cache (about
     256 KB): the whole sequence for small batches, a few steps for large ones. A lone cell makes LSTMSteps(1, ...).
+    Backward writes each step's dL/d(gate inputs) into one (T, B, 4H) array in sequence order (`gate_grad`), which
+    the layer's StepInputs then takes whole instead of copying T pieces together.
     """
     BLOCK_BYTES = 1 << 18
 
-    def __init__(self, T, B, w_hh, dtype):
+    def __init__(self, T, B, w_hh, dtype, reverse=False):
         xp = backend.array_module(w_hh)
+        self.reverse = reverse
+        self.gate_grads = self._gate_grad_views = None          # made by the first backward step
         G, H = w_hh.shape
         self.scale = xp.full(G, -1, dtype=dtype)
         self.scale[2 * H:3 * H] = -2
@@ -133,6 +139,22 @@ class LSTMSteps:
             self.c[0] = 0 if c is None else c
         self.n = k + 1
         return k
+
+    def gate_grad(self, k):
+        """The (B, 4H) slot where step k's backward writes dL/d(gate inputs): row t of gate_grads."""
+        if self.gate_grads is None:
+            self.gate_grads = backend.array_module(self.act).empty_like(self.act)
+            self._gate_grad_views = [None] * len(self.act)
+        t = len(self.act) - 1 - k if self.reverse else k
+        view = self._gate_grad_views[t] = self.gate_grads[t]
+        return view
+
+    def gate_grads_if_all(self, gys):
+        """gate_grads when gys are exactly the slots the steps wrote (t = 0 .. T-1), else None."""
+        views = self._gate_grad_views
+        if views is None or len(gys) != len(views) or not all(g is v for g, v in zip(gys, views)):
+            return None
+        return self.gate_grads
 
     def factors(self, k):
         """Step k's local derivatives (kg (B, 4, H), kc (B, H), f (B, H)): its backward is
@@ -218,15 +240,16 @@ class LSTMCell(Function):
             keep_h, gh = _split_by_mask(self.mask, gh, xp)
             if gc is not None:
                 keep_c, gc = _split_by_mask(self.mask, gc, xp)
+        # the layer's StepInputs takes the gate gradients of all steps as one array when they are in its dtype
+        dgates = steps.gate_grad(k) if gh.dtype == steps.act.dtype else xp.empty((B, 4 * H), dtype=gh.dtype)
         if backend.device_of(gh) == "cuda":
-            dgates, gc_prev = cuda_kernels.lstm_backward(steps.act[k], steps.c[k], steps.tc[k], gh, gc, H)
+            dgates, gc_prev = cuda_kernels.lstm_backward(steps.act[k], steps.c[k], steps.tc[k], gh, gc, H, dgates)
             gc_prev = gc_prev if self.has_c else None
         else:
             kg, kc, f = steps.factors(k)
             dc = gh * kc                                # dL/dc' = direct gradient + path through h' = o tanh(c')
             if gc is not None:
                 dc += gc
-            dgates = xp.empty((B, 4 * H), dtype=gh.dtype)
             d4 = dgates.reshape(B, 4, H)
             xp.multiply(dc[:, None, :], kg[:, :3], out=d4[:, :3])
             xp.multiply(gh, kg[:, 3], out=d4[:, 3])
