@@ -4,14 +4,15 @@
     python bench/lm.py                         # the full grid: layers 1-3 x hidden 64-512
     python bench/lm.py --suite overhead|sweep|long
     python bench/lm.py --device cuda           # the same protocol on the GPU (CuPy; cuDNN if PyTorch is there)
-    python bench/lm.py --paired --retain-freed-memory 536870912   # how the README's table was measured
+    python bench/lm.py --paired --iters 1 --repeats 30 --retain-freed-memory 536870912   # the README's table
 
 Protocol: vocabulary 65 (the bundled corpus), embedding 64, batch 50, sequence length 50, no dropout,
 float32, Adam; the time of one training iteration (forward + backward + step) after warm-up, the median
 of several iterations, and the peak RSS, each configuration and implementation in its own process. The
 implementations run interleaved, `--repeats` rounds; a time is the median over rounds, a ratio the median
 of the ratios measured within each round. `--paired` runs all implementations of a configuration in one
-process, taking turns every round: the steadiest ratios on a noisy machine (peak RSS is then shared).
+process, taking turns every round (with `--iters 1` a round is one iteration of each): the steadiest ratios
+on a noisy machine (peak RSS is then shared).
 `--retain-freed-memory BYTES` makes every worker call minigrad.retain_freed_memory(BYTES) first, as the
 training commands do.
 
