@@ -114,7 +114,7 @@ def make_step(impl, vocab, E, H, L, device):
 
 
 def time_iterations(step, sync, batches, n, deadline):
-    """Median seconds of up to n training iterations (at least 3, fewer once past the deadline); last loss."""
+    """Median seconds of n training iterations (fewer once past the deadline, but at least 3); last loss."""
     times = []
     for i in range(n):
         x, y, _ = next(batches)
@@ -270,20 +270,26 @@ def round_times(results):
     return times
 
 
+def round_ratio(times, impl, base):
+    """' (1.05x numpy, rounds 0.98-1.12)': the median over rounds of impl's time over base's in the same round
+    (robust to the machine's slow spells, which hit a whole round); '' when they share no round."""
+    shared = sorted(set(times.get(impl, ())) & set(times.get(base, ())))
+    if impl == base or not shared:
+        return ""
+    ratios = [times[impl][k] / times[base][k] for k in shared]
+    return f" ({_median(ratios):.2f}x {base}, rounds {min(ratios):.2f}-{max(ratios):.2f})"
+
+
 def print_row(cfg, results):
-    """Median time per implementation, and its ratio to NumPy: the median over rounds of the ratio measured
-    within the round (robust to the machine's slow spells, which hit a whole round)."""
+    """Median time per implementation, its ratio to NumPy and (fine-grained cells) to fused cells."""
     times = round_times(results)
     rss = {impl: _median([r["peak_rss_mb"] for r in rs]) for impl, rs in results.items() if rs}
-    base = times.get("numpy")
     head = f"L{cfg['L']} H{cfg['H']} B{cfg['B']} T{cfg['T']}"
     parts = []
     for impl, by_round in times.items():
-        part = f"{impl} {_median(list(by_round.values())):.1f} ms"
-        shared = sorted(set(by_round) & set(base or ()))
-        if impl != "numpy" and shared:
-            ratios = [by_round[k] / base[k] for k in shared]
-            part += f" ({_median(ratios):.2f}x numpy, rounds {min(ratios):.2f}-{max(ratios):.2f})"
+        part = f"{impl} {_median(list(by_round.values())):.1f} ms" + round_ratio(times, impl, "numpy")
+        if impl == "minigrad-fine":
+            part += round_ratio(times, impl, "minigrad-fused")
         parts.append(f"{part} {rss[impl]:.0f} MB")
     print(f"{head:22s} | " + " | ".join(parts), flush=True)
 
