@@ -12,7 +12,9 @@ of several iterations, and the peak RSS, each configuration and implementation i
 implementations run interleaved, `--repeats` rounds; a time is the median over rounds, a ratio the median
 of the ratios measured within each round. `--paired` runs all implementations of a configuration in one
 process, taking turns every round (with `--iters 1` a round is one iteration of each): the steadiest ratios
-on a noisy machine (peak RSS is then shared).
+on a noisy machine (peak RSS is then shared). Not for PyTorch: its OpenMP threads keep spinning after each op
+and slow whatever runs next in the process (minigrad's ratio to NumPy at hidden 128 rose from 1.08 to 1.2-1.27
+with PyTorch taking turns beside them); time it in processes of its own.
 `--retain-freed-memory BYTES` makes every worker call minigrad.retain_freed_memory(BYTES) first, as the
 training commands do.
 
@@ -232,6 +234,9 @@ def main():
     if args.quick:
         args.repeats, args.iters, args.max_seconds = min(args.repeats, 3), min(args.iters, 5), 5.0
     impls = args.impls.split(",") if args.impls else available_impls(args.device)
+    if args.paired and "torch" in impls:
+        print("# PyTorch's OpenMP threads spin after its ops and slow the next implementation in the same process: "
+              "its figures and the others' are skewed under --paired; time PyTorch without it")
     threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or "default"
     pad = f", retain_freed_memory({args.retain_freed_memory})" if args.retain_freed_memory else ""
     print(f"# device {args.device}, BLAS threads {threads}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}{pad}")
