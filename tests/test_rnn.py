@@ -271,6 +271,21 @@ def test_fused_lstm_steps_write_gate_gradients_where_step_inputs_takes_them(with
     assert handed_over == [True] * 4
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_second_backward_through_a_retained_graph_doubles_every_gradient(mode, rng):
+    """A second backward rewrites the buffers the first one filled (the LSTM's gate gradients among them):
+    what the first one accumulated must not change under it."""
+    m = make_layer(mode, num_layers=2, bidirectional=True)
+    x, states = layer_inputs(m, rng, 4, 3, with_state=True)
+    loss = sum((o * o).sum() for o in run_layer(m, x, states, [4, 2, 3]))
+    loss.backward(retain_graph=True)
+    tensors = [x, *states, *m.parameters()]
+    first = [t.grad.numpy().copy() for t in tensors]
+    loss.backward()
+    for t, g in zip(tensors, first):
+        np.testing.assert_allclose(t.grad.numpy(), 2 * g, rtol=1e-12, atol=1e-12)
+
+
 # ----------------------------------------------------------------------------- semantics
 
 @pytest.mark.parametrize("mode", MODES)
