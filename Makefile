@@ -13,11 +13,14 @@ demo: setup dot
 test: setup dot
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadgroup
 
+# the implementations take turns in one process, with freed memory kept as the training commands keep it
+BENCH_FLAGS := --paired --retain-freed-memory 536870912
+
 bench-quick: setup
-	$(PY) bench/lm.py --quick
+	mkdir -p runs && $(PY) bench/lm.py --quick $(BENCH_FLAGS) --out runs/bench-quick.jsonl
 
 bench: setup
-	$(PY) bench/lm.py
+	$(PY) bench/lm.py $(BENCH_FLAGS) --iters 1 --repeats 30
 
 lab: setup dot
 	$(PY) -m pip install -q -e '.[viz,test,notebook]'
