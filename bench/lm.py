@@ -116,7 +116,7 @@ def make_step(impl, vocab, E, H, L, device):
 
 
 def time_iterations(step, sync, batches, n, deadline):
-    """Median seconds of n training iterations (fewer once past the deadline, but at least 3); last loss."""
+    """Median seconds of n training iterations (stopping early past the deadline once 3 are done); last loss."""
     times = []
     for i in range(n):
         x, y, _ = next(batches)
