@@ -16,11 +16,12 @@ from .tensor import Tensor
 
 class _State:
     """Global switches read on every op call."""
-    __slots__ = ("grad_enabled", "scope", "anomaly")
+    __slots__ = ("grad_enabled", "scope", "meta", "anomaly")
 
     def __init__(self):
         self.grad_enabled = True
         self.scope = ()           # tuple of names, e.g. ("encoder", "lstm", "l0", "t=3")
+        self.meta = None          # structured facts about the nodes being made, e.g. {"layer": 0, "t": 3}
         self.anomaly = False
 
 
@@ -81,6 +82,32 @@ def current_scope():
     return _state.scope
 
 
+class annotate:
+    """Context manager: nodes created inside it carry these facts in `node.meta` (a dict).
+
+    The recurrent loop says which layer, direction, time step, cell kind and granularity a node belongs
+    to (`with annotate(layer=0, t=3): ...`); pictures group nodes by these facts, never by parsing names.
+    Annotations nest: an inner one adds to (or overrides) the outer one's keys.
+    """
+    __slots__ = ("facts", "_prev")
+
+    def __init__(self, **facts):
+        self.facts = facts
+
+    def __enter__(self):
+        self._prev = _state.meta
+        _state.meta = {**self._prev, **self.facts} if self._prev else dict(self.facts)
+        return self
+
+    def __exit__(self, *exc):
+        _state.meta = self._prev
+
+
+def current_meta():
+    """The facts that nodes created now would carry (a dict; empty outside any annotate block)."""
+    return dict(_state.meta or {})
+
+
 class detect_anomaly:
     """Context manager: the first op whose forward output or backward gradient holds NaN/Inf
     raises a RuntimeError naming the op and its scope."""
@@ -135,13 +162,28 @@ class Function:
 
     Subclasses define `forward(self, *arrays) -> array (or tuple of arrays)` and
     `backward(self, *grads) -> one gradient (or None) per input`, saving on `self` what backward needs.
-    `self.needs_grad[i]` tells backward whether input i wants a gradient.
+    `self.needs_grad[i]` tells backward whether input i wants a gradient. A recorded node also carries
+    `scope` (the names active when it was made), `meta` (the facts of `annotate`, or None) and `id`.
     """
-    __slots__ = ("inputs", "needs_grad", "n_out", "scope", "id", "_retained", "_released", "__dict__", "__weakref__")
+    __slots__ = ("inputs", "needs_grad", "n_out", "scope", "meta", "id", "_retained", "_released", "__dict__",
+                 "__weakref__")
 
     @property
     def name(self):
         return type(self).__name__
+
+    @property
+    def released(self):
+        """True once backward() has freed what this node saved (the graph behind it can't be walked)."""
+        return self._released
+
+    def label(self):
+        """How a picture names this node: the op's name (subclasses add what tells applications apart)."""
+        return self.name
+
+    def attributes(self):
+        """The op's static arguments for pictures: public attributes that are plain values (no arrays)."""
+        return {k: v for k, v in vars(self).items() if not k.startswith("_") and _is_plain(v)}
 
     def __call__(self, *inputs):
         """Run forward on the inputs' arrays; record this node when any input requires grad."""
@@ -179,6 +221,7 @@ class Function:
         self.inputs = tensors
         self.needs_grad = needs
         self.scope = _state.scope
+        self.meta = _state.meta
         self.id = next(_ids)
         self._retained = None
         self._released = False
@@ -207,6 +250,15 @@ class Function:
 
     def __repr__(self):
         return f"<{self.name} node #{getattr(self, 'id', '?')}>"
+
+
+_PLAIN = (int, float, str, bool, type(None), type(Ellipsis), slice)
+
+
+def _is_plain(v):
+    if isinstance(v, tuple):
+        return len(v) <= 8 and all(isinstance(x, _PLAIN) for x in v)
+    return isinstance(v, _PLAIN)
 
 
 def _lift_inputs(inputs):

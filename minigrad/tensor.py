@@ -70,6 +70,11 @@ class Tensor:
         return backend.device_of(self.data)
 
     @property
+    def output_index(self):
+        """Which output of `grad_fn` this tensor is (0 for single-output ops and leaves)."""
+        return self._index
+
+    @property
     def is_leaf(self):
         return self.grad_fn is None
 
