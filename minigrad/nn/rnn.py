@@ -8,7 +8,7 @@ scopes 'l{k}' (or 'l{k}_reverse') and 't={t}'. Shapes and parameter names are Py
 import math
 
 from .. import backend, factories, ops
-from ..autograd import scope
+from ..autograd import annotate, current_scope, scope
 from ..ops import rnn_cells
 from ..tensor import Tensor
 from . import functional as F
@@ -22,8 +22,9 @@ class RNNBase(Module):
     mode = None
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, fused=True, device=None, dtype=None):
+                 bidirectional=False, fused=True, unroll=True, device=None, dtype=None):
         super().__init__()
+        self.unroll = unroll
         name = type(self).__name__
         if num_layers < 1:
             raise ValueError(f"{name}: num_layers must be >= 1, got {num_layers}")
@@ -88,7 +89,9 @@ class RNNBase(Module):
         """One layer in one direction over the whole sequence -> (outputs (T, B, H), final state)."""
         w_ih, w_hh, b_ih, b_hh = self._weights(layer, suffix)
         T = x.shape[0]
-        with scope(f"l{layer}{suffix}"):
+        facts = dict(module=current_scope(), layer=layer, direction="reverse" if suffix else "forward",
+                     cell=self.mode.upper(), granularity="fused" if self.fused else "ops")
+        with annotate(**facts), scope(f"l{layer}{suffix}"):
             xw = input_projection(x, w_ih, b_ih, b_hh, self.mode)         # (T, B, G*H), all steps at once
             # fused RNN/LSTM steps leave dL/dW_hh to one StepInputs node (one matmul over all steps)
             batched = self.fused and self.mode != "gru"
@@ -103,7 +106,7 @@ class RNNBase(Module):
             outputs = [None] * T
             for t in (range(T - 1, -1, -1) if suffix else range(T)):
                 mask = None if masks is None else masks[0][t]
-                with scope(f"t={t}"):
+                with annotate(t=t), scope(f"t={t}"):
                     state = self._step(steps[t], state, w_hh, b_hh, mask, not batched, lstm_steps)
                 outputs[t] = state[0] if self.mode == "lstm" else state
             out = ops.stack(outputs)
