@@ -166,12 +166,12 @@ class RNN(RNNBase):
     mode = "rnn"
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, fused=True, device=None, dtype=None):
+                 dropout=0.0, bidirectional=False, fused=True, unroll=True, device=None, dtype=None):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self_nl = nonlinearity
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, fused,
-                         device, dtype)
+                         unroll, device, dtype)
         self.nonlinearity = self_nl
 
 
