@@ -161,14 +161,14 @@ def test_fine_grained_layer_gradcheck(mode, rng):
 def test_gradcheck_catches_a_wrong_parameter_gradient(rng, monkeypatch):
     """The direction check above is sharp enough: a fused LSTM backward off by 1% fails it."""
     from minigrad.ops import rnn_cells
-    original = rnn_cells.LSTMCell.backward
+    original = rnn_cells.FusedLSTMStep.backward
 
     def skewed(self, gh, gc):
         grads = list(original(self, gh, gc))
         grads[0] = grads[0] * 1.01                                     # d/d(gates)
         return tuple(grads)
 
-    monkeypatch.setattr(rnn_cells.LSTMCell, "backward", skewed)
+    monkeypatch.setattr(rnn_cells.FusedLSTMStep, "backward", skewed)
     m = make_layer("lstm")
     x, states = layer_inputs(m, rng, 4, 3, True)
     with pytest.raises(mg.GradcheckError):
@@ -238,7 +238,8 @@ def test_fused_equals_fine_grained_cell(mode, with_state, rng):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("mode,fused_op", [("rnn_tanh", "RNNCell"), ("lstm", "LSTMCell"), ("gru", "GRUCell")])
+@pytest.mark.parametrize("mode,fused_op", [("rnn_tanh", "FusedRNNStep"), ("lstm", "FusedLSTMStep"),
+                                           ("gru", "FusedGRUStep")])
 def test_fused_flag_changes_the_graph(mode, fused_op, rng):
     """The comparison above is not vacuous: fused=True makes one cell node per step, fused=False none."""
     m = make_layer(mode, num_layers=2, bidirectional=True)
@@ -251,24 +252,29 @@ def test_fused_flag_changes_the_graph(mode, fused_op, rng):
     assert len(names_fine) > len(names) + 2 * 2 * 3
 
 
-@pytest.mark.parametrize("with_lengths", [False, True])
-def test_fused_lstm_steps_write_gate_gradients_where_step_inputs_takes_them(with_lengths, rng, monkeypatch):
-    """The fast path of StepInputs.backward is taken in both directions (the equality tests above show it is
-    right): every fused LSTM layer hands over its gate gradients as one array, with nothing gathered."""
-    from minigrad.ops import rnn_cells
-    handed_over = []
-    original = rnn_cells.LSTMSteps.gate_grads_if_all
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("unroll,fused", [(True, True), (True, False), (False, True)])
+def test_no_node_touches_another_nodes_state(mode, unroll, fused, rng):
+    """One layer run on two batches, both graphs built before either runs backward (and backward in the other
+    order), gives the gradients of the two runs made one at a time: no node keeps state in the layer."""
+    m = make_layer(mode, num_layers=2, bidirectional=True, unroll=unroll, fused=fused)
+    runs = [layer_inputs(m, rng, 4, 3, with_state=True) + ([2, 4, 3],), layer_inputs(m, rng, 4, 3, True) + (None,)]
 
-    def spy(steps, gys):
-        gx = original(steps, gys)
-        handed_over.append(gx is not None and gx is steps.gate_grads)
-        return gx
-    monkeypatch.setattr(rnn_cells.LSTMSteps, "gate_grads_if_all", spy)
-    m = make_layer("lstm", num_layers=2, bidirectional=True)
-    x, states = layer_inputs(m, rng, 4, 3, with_state=True)
-    outs = run_layer(m, x, states, [2, 4, 3] if with_lengths else None)
-    sum(o.sum() for o in outs).backward()
-    assert handed_over == [True] * 4
+    def loss_of(x, states, lengths):
+        return sum((o * o).sum() for o in run_layer(m, x, states, lengths))
+    alone = []
+    for x, states, lengths in runs:
+        loss_of(x, states, lengths).backward()
+        alone.append(([p.grad.numpy().copy() for p in m.parameters()], x.grad.numpy().copy()))
+        m.zero_grad()
+        x.grad = None
+    losses = [loss_of(*run) for run in runs]
+    for loss in reversed(losses):
+        loss.backward()
+    for (x, _, _), (_, gx) in zip(runs, alone):
+        np.testing.assert_array_equal(x.grad.numpy(), gx)
+    for p, ga, gb in zip(m.parameters(), alone[0][0], alone[1][0]):
+        np.testing.assert_allclose(p.grad.numpy(), ga + gb, rtol=1e-13, atol=1e-13)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -468,7 +474,7 @@ def test_load_state_dict_rejects_a_wrong_rnn_shape():
 def test_fused_step_nodes_carry_layer_direction_and_time_scopes(rng):
     m = make_layer("lstm", num_layers=2, bidirectional=True)
     x, _ = layer_inputs(m, rng, 5, 2, False)
-    nodes = [n for n in graph_nodes(*run_layer(m, x, [])) if n.name == "LSTMCell"]
+    nodes = [n for n in graph_nodes(*run_layer(m, x, [])) if n.name == "FusedLSTMStep"]
     found = [n for n in nodes if n.scope[-2:] == ("l1_reverse", "t=3")]
     assert len(found) == 1
     assert {n.scope[-2:] for n in nodes} == {(f"l{k}{d}", f"t={t}") for k in range(2) for d in ("", "_reverse")

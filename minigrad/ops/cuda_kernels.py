@@ -19,42 +19,44 @@ def _sig(x):
     return f"(1 / (1 + exp(-({x}))))"
 
 
-def lstm_forward(gates, c_prev, H, c_new, tc):
-    """gates (B, 4H): the pre-activations scaled by -1 (i f o) and -2 (g), as rnn_cells.LSTMSteps keeps them,
-    overwritten by the activations [i f g o]; fills c' and tanh(c'); -> h'."""
+def lstm_step_forward(gates, c_prev, H):
+    """gates (B, 4H): pre-activations of i, f, g, o -> activations (B, 4H), c' (B, H), tanh(c'), h'."""
     cp = backend.cupy_module()
-    h_new = cp.empty_like(c_new)
-    k = _kernel("lstm_fwd", "raw T c_prev, int32 H", "raw T gates, T c_new, T tc, T h_new", """
+    gates = cp.ascontiguousarray(gates)
+    act = cp.empty_like(gates)
+    c_new, tc, h_new = (cp.empty_like(c_prev) for _ in range(3))
+    k = _kernel("lstm_step_fwd", "raw T gates, T c_prev, int32 H", "raw T act, T c_new, T tc, T h_new", f"""
         const int b = i / H, j = i % H, base = b * 4 * H + j;
-        const T ai = 1 / (1 + exp(gates[base])), af = 1 / (1 + exp(gates[base + H]));
-        const T ag = 2 / (1 + exp(gates[base + 2 * H])) - 1, ao = 1 / (1 + exp(gates[base + 3 * H]));
-        gates[base] = ai; gates[base + H] = af; gates[base + 2 * H] = ag; gates[base + 3 * H] = ao;
-        c_new = ai * ag + af * c_prev[i];
+        const T ai = {_sig('gates[base]')}, af = {_sig('gates[base + H]')};
+        const T ag = tanh(gates[base + 2 * H]), ao = {_sig('gates[base + 3 * H]')};
+        act[base] = ai; act[base + H] = af; act[base + 2 * H] = ag; act[base + 3 * H] = ao;
+        c_new = ai * ag + af * c_prev;
         tc = tanh(c_new);
         h_new = ao * tc;
     """)
-    k(c_prev, cp.int32(H), gates, c_new, tc, h_new)
-    return h_new
+    k(gates, cp.ascontiguousarray(c_prev), cp.int32(H), act, c_new, tc, h_new)
+    return act, c_new, tc, h_new
 
 
-def lstm_backward(act, c_prev, tc, gh, gc, H, out=None):
-    """-> dgates (B, 4H) (written into `out` when given), dL/dc_prev (B, H)."""
+def lstm_step_backward(act, c_prev, tc, gh, gc, H):
+    """-> dL/d(gate pre-activations) (B, 4H), dL/dc_prev (B, H)."""
     cp = backend.cupy_module()
-    dgates = cp.empty_like(act) if out is None else out
+    dgates = cp.empty_like(act)
     gc_prev = cp.empty_like(tc)
     has_gc = gc is not None
-    k = _kernel("lstm_bwd", "raw T act, T c_prev, T tc, T gh, raw T gc, int32 H, bool has_gc",
+    k = _kernel("lstm_step_bwd", "raw T act, T c_prev, T tc, T gh, raw T gc, int32 H, bool has_gc",
                 "raw T dgates, T gc_prev", """
         const int b = i / H, j = i % H, base = b * 4 * H + j;
         const T ai = act[base], af = act[base + H], ag = act[base + 2 * H], ao = act[base + 3 * H];
-        const T gct = gh * ao * (1 - tc * tc) + (has_gc ? gc[i] : (T)0);
-        dgates[base] = gct * ag * ai * (1 - ai);
-        dgates[base + H] = gct * c_prev * af * (1 - af);
-        dgates[base + 2 * H] = gct * ai * (1 - ag * ag);
+        const T dc = gh * ao * (1 - tc * tc) + (has_gc ? gc[i] : (T)0);
+        dgates[base] = dc * ag * ai * (1 - ai);
+        dgates[base + H] = dc * c_prev * af * (1 - af);
+        dgates[base + 2 * H] = dc * ai * (1 - ag * ag);
         dgates[base + 3 * H] = gh * tc * ao * (1 - ao);
-        gc_prev = gct * af;
+        gc_prev = dc * af;
     """)
-    k(act, c_prev, tc, gh, gc if has_gc else tc, cp.int32(H), has_gc, dgates, gc_prev)
+    gh, c_prev = cp.ascontiguousarray(gh), cp.ascontiguousarray(c_prev)
+    k(act, c_prev, tc, gh, cp.ascontiguousarray(gc) if has_gc else tc, cp.int32(H), has_gc, dgates, gc_prev)
     return dgates, gc_prev
 
 

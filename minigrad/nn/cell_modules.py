@@ -1,0 +1,79 @@
+"""nn.RNNCell, nn.LSTMCell, nn.GRUCell: one time step as a module with its own weights (PyTorch's API).
+
+Each holds a cell from minigrad/nn/cells.py and PyTorch's parameters `weight_ih`, `weight_hh`, `bias_ih`,
+`bias_hh`; `fused=False` builds the step from single ops (every gate a node), `fused=True` runs it as one node.
+"""
+import math
+
+from .. import factories
+from . import init
+from .cells import ElmanCell, GRUGatedCell, LSTMGatedCell
+from .module import Module
+from .parameter import Parameter
+
+
+class CellModule(Module):
+    """A cell with its weights: cell(x, state) -> new state; x (B, input_size) or unbatched (input_size,)."""
+
+    def __init__(self, cell, input_size, hidden_size, bias=True, fused=True, device=None, dtype=None):
+        super().__init__()
+        self.cell, self.input_size, self.hidden_size, self.bias, self.fused = cell, input_size, hidden_size, bias, fused
+        for name, shape in cell.parameter_shapes(input_size, hidden_size, bias).items():
+            setattr(self, name, Parameter(factories.zeros(shape, device=device, dtype=dtype)))
+        for name in ("bias_ih", "bias_hh"):
+            if not bias:
+                self.register_parameter(name, None)
+        bound = 1 / math.sqrt(hidden_size)
+        for p in self.parameters():
+            init.uniform_(p, -bound, bound)
+
+    def forward(self, x, state=None):
+        """-> the new state: h' (a tensor) for one-tensor states, else the tuple (h', c', ...)."""
+        if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
+            raise ValueError(f"{type(self).__name__}: expected input of shape (batch, {self.input_size}) or "
+                             f"({self.input_size},), got {x.shape}")
+        k = self.cell.state_size
+        unbatched = x.ndim == 1
+        if unbatched:
+            x = x.unsqueeze(0)
+        if state is None:
+            zeros = factories.zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
+            state = (zeros,) * k
+        else:
+            state = tuple(state) if k > 1 else (state,)
+            state = tuple(s.unsqueeze(0) for s in state) if unbatched else state
+        w = {name: getattr(self, name) for name in self.cell.parameter_shapes(1, 1, True)}
+        step = self.cell.fused_step if self.fused and self.cell.fused_step is not None else self.cell.step
+        new = step(self.cell.project(x, w), state, w)
+        if unbatched:
+            new = tuple(s.squeeze(0) for s in new)
+        return new if k > 1 else new[0]
+
+    def extra_repr(self):
+        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False") + \
+               ("" if self.fused else ", fused=False")
+
+
+class RNNCell(CellModule):
+    """h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)  (nonlinearity='relu' for ReLU)."""
+
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", fused=True, device=None, dtype=None):
+        super().__init__(ElmanCell(nonlinearity, "RNNCell"), input_size, hidden_size, bias, fused, device, dtype)
+
+    @property
+    def nonlinearity(self):
+        return self.cell.nonlinearity
+
+
+class LSTMCell(CellModule):
+    """(h', c') = LSTM step of x from (h, c); the state defaults to zeros."""
+
+    def __init__(self, input_size, hidden_size, bias=True, fused=True, device=None, dtype=None):
+        super().__init__(LSTMGatedCell(), input_size, hidden_size, bias, fused, device, dtype)
+
+
+class GRUCell(CellModule):
+    """h' = GRU step of x from h; the state defaults to zeros."""
+
+    def __init__(self, input_size, hidden_size, bias=True, fused=True, device=None, dtype=None):
+        super().__init__(GRUGatedCell(), input_size, hidden_size, bias, fused, device, dtype)
