@@ -1,0 +1,96 @@
+"""The speed path (unroll=False: one node per layer-direction) equals the teaching path (unroll=True, fused
+and fine-grained steps): outputs, final states and every gradient, 1e-12 in float64 and 1e-6 in float32."""
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad import nn
+
+MODES = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
+CONFIGS = [
+    dict(),
+    dict(num_layers=3),
+    dict(bidirectional=True),
+    dict(num_layers=2, bidirectional=True, lengths=True),
+    dict(num_layers=2, lengths=True, state=True),
+    dict(bidirectional=True, state=True, batch_first=True),
+    dict(num_layers=2, bias=False, bidirectional=True, lengths=True, state=True),
+]
+
+
+def make(mode, unroll, fused=True, dtype=mg.float64, **kw):
+    mg.manual_seed(7)
+    if mode.startswith("rnn"):
+        return nn.RNN(3, 4, nonlinearity=mode[4:], unroll=unroll, fused=fused, dtype=dtype, **kw)
+    return (nn.LSTM if mode == "lstm" else nn.GRU)(3, 4, unroll=unroll, fused=fused, dtype=dtype, **kw)
+
+
+def run(m, cfg, dtype, T=5, B=3):
+    """-> the arrays of outputs, final states and the gradients of every input and parameter."""
+    rng = np.random.default_rng(3)
+    x = mg.tensor(rng.standard_normal((B, T, 3) if m.batch_first else (T, B, 3)), dtype=dtype, requires_grad=True)
+    D = 2 if m.bidirectional else 1
+    states = [mg.tensor(rng.standard_normal((m.num_layers * D, B, 4)), dtype=dtype, requires_grad=True)
+              for _ in range(m.cell.state_size)] if cfg.get("state") else []
+    hx = None if not states else states[0] if len(states) == 1 else tuple(states)
+    lengths = [T, 2, 0][:B] if cfg.get("lengths") else None
+    out, h_n = m(x, hx, lengths=lengths)
+    finals = h_n if isinstance(h_n, tuple) else (h_n,)
+    weights = rng.standard_normal(out.shape)
+    loss = (out * mg.tensor(weights, dtype=dtype)).sum() + sum((s * s).sum() for s in finals)
+    loss.backward()
+    grads = [x.grad] + [s.grad for s in states] + [p.grad for p in m.parameters()]
+    return [t.numpy() for t in (out,) + tuple(finals) + tuple(grads)]
+
+
+def layer_kwargs(cfg):
+    return {k: v for k, v in cfg.items() if k in ("num_layers", "bidirectional", "bias", "batch_first")}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: ",".join(k for k in c) or "default")
+def test_speed_path_equals_teaching_path_float64(mode, cfg):
+    expected = run(make(mode, True, True, **layer_kwargs(cfg)), cfg, mg.float64)
+    fine = run(make(mode, True, False, **layer_kwargs(cfg)), cfg, mg.float64)
+    fast = run(make(mode, False, **layer_kwargs(cfg)), cfg, mg.float64)
+    assert len(fast) == len(expected)
+    for a, b, c in zip(fast, expected, fine):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(a, c, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_speed_path_equals_teaching_path_float32(mode):
+    cfg = dict(num_layers=2, bidirectional=True, lengths=True, state=True)
+    expected = run(make(mode, True, dtype=mg.float32, **layer_kwargs(cfg)), cfg, mg.float32)
+    fast = run(make(mode, False, dtype=mg.float32, **layer_kwargs(cfg)), cfg, mg.float32)
+    for a, b in zip(fast, expected):
+        assert a.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_speed_path_is_one_node_per_layer_direction(mode):
+    m = make(mode, False, num_layers=2, bidirectional=True)
+    out, _ = m(mg.randn(6, 2, 3, dtype=mg.float64))
+    seen, stack, layers = set(), [out.grad_fn], []
+    while stack:
+        n = stack.pop()
+        if n is None or n in seen:
+            continue
+        seen.add(n)
+        stack.extend(i.grad_fn for i in n.inputs)
+        if n.meta and n.meta.get("granularity") == "layer" and n.name.endswith("Layer"):
+            layers.append(n)
+    assert sorted((n.meta["layer"], n.meta["direction"]) for n in layers) == \
+        [(0, "forward"), (0, "reverse"), (1, "forward"), (1, "reverse")]
+    assert all("t" not in n.meta and n.meta["cell"] == m.cell.name for n in layers)
+
+
+def test_unroll_is_a_plain_attribute_that_switches_paths():
+    m = make("lstm", True)
+    x = mg.randn(4, 2, 3, dtype=mg.float64)
+    a = m(x)[0].numpy()
+    m.unroll = False
+    np.testing.assert_allclose(m(x)[0].numpy(), a, rtol=0, atol=1e-12)
+    assert "unroll=False" in repr(m)
