@@ -431,3 +431,32 @@ def test_gradcheck_leaves_inputs_and_their_grads_unchanged():
     mg.gradcheck(lambda t: (t * t).tanh(), [x], directions=2)
     np.testing.assert_array_equal(x.numpy(), X_BUG)
     np.testing.assert_array_equal(x.grad.numpy(), np.full((2, 3), 7.0))
+
+
+# ----------------------------------------------------------------------------- structured facts for pictures
+
+def test_annotate_records_facts_on_the_nodes_made_inside_and_nests():
+    x = mg.randn(3, requires_grad=True)
+    with mg.annotate(layer=1, cell="LSTM"):
+        a = x.tanh()
+        with mg.annotate(t=4, layer=2):
+            b = a.exp()
+        assert mg.current_meta() == {"layer": 1, "cell": "LSTM"}
+    c = b.sum()
+    assert a.grad_fn.meta == {"layer": 1, "cell": "LSTM"}
+    assert b.grad_fn.meta == {"layer": 2, "cell": "LSTM", "t": 4}
+    assert c.grad_fn.meta is None and mg.current_meta() == {}
+
+
+def test_function_label_attributes_and_released_are_public():
+    x = mg.randn(2, 3, requires_grad=True)
+    y = x.sum(axis=1)
+    node = y.grad_fn
+    assert node.label() == node.name == "Sum"
+    attrs = node.attributes()
+    assert all(not k.startswith("_") for k in attrs) and not any(hasattr(v, "shape") for v in attrs.values())
+    a, b = mg.split(x, [1, 2], axis=1)
+    assert (a.output_index, b.output_index) == (0, 1)
+    assert not node.released
+    y.sum().backward()
+    assert node.released
