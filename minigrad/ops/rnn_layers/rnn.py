@@ -1,0 +1,88 @@
+"""RNNLayer: a whole Elman RNN layer-direction as one node (equations: models/bptt/rnn.py).
+
+    h_t = phi(x_t W_ih^T + b_ih + b_hh + h_{t-1} W_hh^T),  phi = tanh or relu
+    dL/da_t = dL/dh_t phi'  (1 - h_t^2, or [h_t > 0]),  dL/dh_{t-1} = dL/da_t W_hh
+"""
+from ... import backend
+from . import kernels
+from .common import RecurrentLayer
+
+
+class RNNLayer(RecurrentLayer):
+    """(out (T, B, H), h_n (B, H)) from x (T, B, In), w_ih (H, In), w_hh (H, H), optional biases (H,), h0."""
+    kind, gates = "RNN", 1
+
+    def __init__(self, names, reverse=False, mask=None, nonlinearity="tanh"):
+        super().__init__(names, reverse, mask)
+        self.nonlinearity = nonlinearity
+
+    def _label_extras(self):
+        return [self.nonlinearity] if hasattr(self, "nonlinearity") else []
+
+    def forward(self, *arrays):
+        a = self._setup(arrays)
+        x, w_ih, w_hh = a["x"], a["w_ih"], a["w_hh"]
+        xp = backend.array_module(x)
+        B, H = x.shape[1], self.hidden_size
+        relu = self.nonlinearity == "relu"
+        biases = [a[k] for k in ("b_ih", "b_hh") if k in a]
+        bias = biases[0] + biases[1] if len(biases) == 2 else (biases[0] if biases else None)
+        hb, hcur, hprev = self._state_buffer(xp, B, H, a.get("h0"))
+        self._input_projection(xp, x, w_ih, None, bias, hcur)      # each step's input part, in place
+        rec, w_rec = xp.empty((B, H), dtype=self._dt), w_hh.T
+        has_h, first = "h0" in a, self._first()
+        for t in self._order():
+            r = xp.matmul(hprev[t], w_rec, out=rec) if has_h or t != first else None
+            h = hcur[t]
+            if self._gpu:
+                kernels.rnn_step(h, r, hprev[t], None if self._mask is None else self._m[t], H, relu, h)
+                continue
+            if r is not None:
+                h += r
+            if relu:
+                xp.maximum(h, 0, out=h)
+            else:
+                xp.tanh(h, out=h)
+            self._hold_padded(xp, t, h, hprev[t])
+        self._x, self._w_ih, self._w_hh, self._has_h0, self._hb = x, w_ih, w_hh, has_h, hb
+        return hcur, self._final(hb)
+
+    def backward(self, gy, gh_n):
+        T, B, H, dt = self.steps, self._x.shape[1], self.hidden_size, self._dt
+        xp = backend.array_module(self._hb)
+        relu = self.nonlinearity == "relu"
+        hcur, hprev = self._views(self._hb)
+        gy = None if gy is None else gy.astype(dt, copy=False)
+        dh_next = xp.zeros((B, H), dtype=dt) if gh_n is None else gh_n.astype(dt)    # a copy: written into
+        need_h0, first = self._need("h0"), self._first()
+        if self._gpu:
+            dA = xp.empty((T, B, H), dtype=dt)
+            gy = xp.zeros((T, B, H), dtype=dt) if gy is None else gy
+            keep = xp.empty_like(dh_next)
+            for t in reversed(self._order()):
+                m = None if self._mask is None else self._m[t]
+                kernels.rnn_step_backward(hcur[t], gy[t], dh_next, m, H, relu, dA[t], keep)
+                if t != first or need_h0:
+                    xp.matmul(dA[t], self._w_hh, out=dh_next)
+                    if m is not None:
+                        dh_next += keep
+        else:
+            dA = (hcur > 0).astype(dt) if relu else 1 - hcur * hcur     # phi' of every step, then dL/da in place
+            if self._mask is not None:
+                dA *= self._m
+            dh, scratch = xp.empty_like(dh_next), xp.empty_like(dh_next)
+            for t in reversed(self._order()):
+                if gy is None:
+                    dh[...] = dh_next
+                else:
+                    xp.add(gy[t], dh_next, out=dh)                  # dL/dh_t: output + later steps
+                dA[t] *= dh
+                if t != first or need_h0:
+                    xp.matmul(dA[t], self._w_hh, out=dh_next)       # dL/dh_{t-1}
+                    if self._mask is not None:                      # padded rows pass dh straight on
+                        dh_next += xp.multiply(dh, self._pad[t], out=scratch)
+        grads = {"h0": dh_next if need_h0 else None}
+        self._input_grads(dA, grads)
+        if self._need("w_hh"):
+            grads["w_hh"] = self._recurrent_weight_grad(dA, hprev, self._has_h0)
+        return self._result(grads)
