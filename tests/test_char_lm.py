@@ -1,5 +1,6 @@
 """The character-level language model: data pipeline, model, training (learning, exact resume, divergence),
 checkpoints and sampling. Tiny configs on a tiny corpus: the whole file runs in seconds."""
+import importlib
 import json
 import math
 import os
@@ -9,9 +10,14 @@ import pytest
 
 import minigrad as mg
 import minigrad.nn.functional as F
+import models.training
 from models.char_lm import (Batches, CharLM, TrainConfig, TrainingDiverged, Vocab, detach_state, load_checkpoint,
                             load_model, next_char_distribution, sample, split, train)
+from models.char_lm.__main__ import build_parser
 from models.char_lm.__main__ import main as cli
+from models.training import NonFiniteLoss
+
+trainer = importlib.import_module("models.char_lm.train")        # the module (the package exports train())
 
 TEXT = ("the cat sat on the mat. the dog sat on the log. a cat and a dog.\n" * 40)
 
@@ -183,9 +189,21 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(corpus, tmp_path, m
         return loss
 
     monkeypatch.setattr(F, "cross_entropy", blows_up_at_step_7)
-    with pytest.raises(TrainingDiverged, match=r"diverged at step 7.*last good checkpoint"):
+    with pytest.raises(TrainingDiverged, match=r"diverged at step 7: loss nan, gradient norm nan \(not finite\)\. "
+                                               r"Stopped; the last good checkpoint is .*--clip \(now 5\.0\)\.$") as e:
         train(tiny(corpus, out, steps=20, val_every=5), log=quiet)
+    assert isinstance(e.value.__cause__, NonFiniteLoss)          # found by the shared step, models.training
     assert load_checkpoint(str(out / "last.ckpt"))["step"] == 5
+
+
+def test_clipping_goes_through_the_shared_step(corpus, tmp_path, monkeypatch):
+    calls, real = [], models.training.clip_grad_norm_
+    monkeypatch.setattr(models.training, "clip_grad_norm_", lambda params, max_norm: calls.append(max_norm)
+                        or real(params, max_norm))
+    train(tiny(corpus, tmp_path / "a", steps=3, clip=0.5), log=quiet)
+    assert calls == [0.5] * 3
+    train(tiny(corpus, tmp_path / "b", steps=3, clip=0.0), log=quiet)
+    assert calls == [0.5] * 3                                     # --clip 0: no clipping
 
 
 def test_cli_train_then_sample(corpus, tmp_path, capsys, monkeypatch):
@@ -201,6 +219,68 @@ def test_cli_train_then_sample(corpus, tmp_path, capsys, monkeypatch):
     text = capsys.readouterr().out.rstrip("\n")
     assert text.startswith("the ") and len(text) == 54
     assert set(text) <= set(TEXT)
+
+
+# ----------------------------------------------------------------------------- teaching path / speed path
+
+@pytest.fixture
+def built(monkeypatch):
+    """The models the trainer builds, as it builds them."""
+    models_built, real = [], trainer.build
+
+    def build(cfg, vocab_size):
+        model, opt = real(cfg, vocab_size)
+        models_built.append(model)
+        return model, opt
+
+    monkeypatch.setattr(trainer, "build", build)
+    return models_built
+
+
+def test_library_model_unrolls_and_the_trainer_takes_the_speed_path():
+    assert CharLM(7, hidden=4, layers=1, embed=0).rnn.unroll is True
+    assert CharLM(7, hidden=4, layers=1, embed=0, unroll=False).rnn.unroll is False
+    assert TrainConfig().unroll is False
+
+
+@pytest.mark.parametrize("flag, unroll", [([], False), (["--unroll"], True)])
+def test_cli_builds_the_speed_path_unless_unroll_and_records_the_choice(corpus, tmp_path, monkeypatch, built,
+                                                                         flag, unroll):
+    monkeypatch.setattr(mg, "retain_freed_memory", lambda *a: True)
+    out = str(tmp_path / "cli")
+    assert cli(["train", "--data", corpus, "--layers", "1", "--hidden", "8", "--embed", "4", "--seq-len", "6",
+                "--batch", "2", "--steps", "2", "--val-every", "2", "--out", out, "--no-progress"] + flag) == 0
+    assert len(built) == 1 and built[0].rnn.unroll is unroll
+    ckpt = load_checkpoint(out)
+    assert ckpt["config"]["unroll"] is unroll                     # resume rebuilds the same path
+    assert "unroll" not in ckpt["model_config"]                   # not needed to rebuild the weights
+
+
+def test_help_describes_unroll():
+    sub = build_parser()._subparsers._group_actions[0].choices["train"]
+    text = " ".join(sub.format_help().split())
+    assert "--unroll" in text and "teaching path" in text and "default: the speed path" in text
+
+
+def test_resume_keeps_the_checkpoints_path(corpus, tmp_path, built):
+    out = tmp_path / "run"
+    train(tiny(corpus, out, steps=4, val_every=2, unroll=True), log=quiet)
+    train(TrainConfig(steps=6, out=str(out), progress=False), resume=True, log=quiet)
+    assert [m.rnn.unroll for m in built] == [True, True]
+    assert load_checkpoint(str(out / "last.ckpt"))["config"]["unroll"] is True
+
+
+@pytest.mark.parametrize("trained_unrolled", [False, True])
+def test_a_checkpoint_loads_and_samples_on_either_path(corpus, tmp_path, trained_unrolled):
+    out = tmp_path / "run"
+    train(tiny(corpus, out, steps=6, val_every=3, unroll=trained_unrolled, dtype="float64"), log=quiet)
+    teaching, vocab = load_model(str(out))
+    speed, _ = load_model(str(out), unroll=False)
+    assert teaching.rnn.unroll is True and speed.rnn.unroll is False
+    assert list(teaching.state_dict()) == list(speed.state_dict())
+    ids = vocab.encode("the cat sat").reshape(-1, 1)
+    np.testing.assert_allclose(speed(ids)[0].numpy(), teaching(ids)[0].numpy(), rtol=1e-10, atol=1e-12)
+    assert sample(speed, vocab, 30, 0.8, prime="the", seed=4) == sample(teaching, vocab, 30, 0.8, prime="the", seed=4)
 
 
 # ----------------------------------------------------------------------------- sampling

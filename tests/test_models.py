@@ -1,13 +1,19 @@
 """Every sequence shape (models.shapes): the right hidden state, padding, bridging, and each one learning a toy
-task with its own training function. Tiny sizes; seconds in all."""
+task with its own training function; the shared training step (models.training) and the cell-name table
+(models.cells). Tiny sizes; seconds in all."""
 import numpy as np
 import pytest
 
 import minigrad as mg
 from minigrad import nn
-from models.shapes import (IGNORE, Seq2Seq, SequenceClassifier, SequenceGenerator, SequenceTagger,
-                           last_layer_final, make_optimizer, set_forget_bias, teacher_inputs, train_classifier,
-                           train_generator, train_seq2seq, train_tagger)
+import models.training
+from minigrad import optim
+from models.cells import CELLS, layer_class
+from models.char_lm import CharLM
+from models.shapes import (IGNORE, Seq2Seq, SequenceClassifier, SequenceGenerator, SequenceTagger, classifier_loss,
+                           fit, last_layer_final, make_optimizer, make_rnn, set_forget_bias, teacher_inputs,
+                           train_classifier, train_generator, train_seq2seq, train_tagger)
+from models.training import NonFiniteLoss, train_step
 
 
 def padded(rng, batch, T, vocab, min_len=2):
@@ -161,3 +167,129 @@ def test_make_optimizer_by_name():
     with pytest.raises(ValueError, match="optimizer must be one of"):
         make_optimizer("lbfgs", p)
     assert mg.is_grad_enabled()
+
+
+# ----------------------------------------------------------------------------- the shared training step
+
+def linear_problem():
+    """A float64 nn.Linear, SGD(lr=1), and a loss whose gradient norm is far above 0.1."""
+    layer = nn.Linear(3, 2).double()
+    x = mg.tensor(np.random.default_rng(0).standard_normal((5, 3)))
+    return layer, optim.SGD(list(layer.parameters()), lr=1.0), lambda: ((layer(x) - 3.0) ** 2).mean()
+
+
+def test_train_step_zero_grads_clips_to_the_norm_and_steps():
+    layer, opt, loss_fn = linear_problem()
+    params = list(layer.parameters())
+    before = [p.numpy().copy() for p in params]
+    loss_fn().backward()
+    grads = [p.grad.numpy().copy() for p in params]               # the true gradient of one loss
+    norm = np.sqrt(sum((g ** 2).sum() for g in grads))
+    assert norm > 1.0
+    for p in params:
+        p.grad.data[...] = 123.0                                  # stale gradients: train_step zeroes them
+    loss = loss_fn()
+    assert train_step(layer, opt, loss, clip=0.1) == loss.item()  # a Module or its parameters; the loss back
+    for p, b, g in zip(params, before, grads):
+        np.testing.assert_allclose(p.numpy(), b - g * 0.1 / (norm + 1e-6), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("clip", [None, 0, 0.0])
+def test_train_step_clip_none_or_zero_is_off(clip):
+    layer, opt, loss_fn = linear_problem()
+    params = list(layer.parameters())
+    before = [p.numpy().copy() for p in params]
+    loss = loss_fn()
+    want = loss.item()
+    assert train_step(params, opt, loss, clip=clip) == want
+    for p, b in zip(params, before):
+        np.testing.assert_allclose(p.numpy(), b - p.grad.numpy(), rtol=1e-12)   # the full step, not clipped
+    with pytest.raises(ValueError, match="clip must be >= 0"):
+        train_step(params, opt, loss_fn(), clip=-1.0)
+
+
+def test_train_step_refuses_a_non_finite_loss_or_gradient_norm_before_updating():
+    layer, opt, loss_fn = linear_problem()
+    params = list(layer.parameters())
+    before = [p.numpy().copy() for p in params]
+    with pytest.raises(NonFiniteLoss, match="the loss became nan") as e:
+        train_step(params, opt, loss_fn() * float("nan"), clip=1.0)
+    assert np.isnan(e.value.loss) and isinstance(e.value, FloatingPointError)
+    huge = (layer(mg.tensor(np.ones((2, 3)))) * 1e200).sum()     # finite loss and gradients, norm overflows
+    with np.errstate(over="ignore"), pytest.raises(NonFiniteLoss, match=r"the gradient norm became inf \(loss "):
+        train_step(params, opt, huge, clip=1.0)
+    for p, b in zip(params, before):
+        np.testing.assert_array_equal(p.numpy(), b)               # no update either time
+
+
+def test_fit_raises_its_message_from_the_shared_step():
+    model = SequenceClassifier(2, vocab_size=3, hidden=4)
+    rng = np.random.default_rng(0)
+
+    def batch(step):
+        return rng.integers(0, 3, (4, 5)), None, rng.integers(0, 2, 4)
+
+    calls = {"n": 0}
+
+    def nan_at_step_3(model, b):
+        calls["n"] += 1
+        loss = classifier_loss(model, b)
+        return loss * float("nan") if calls["n"] == 3 else loss
+
+    message = r"^fit: the loss became nan at step 3; lower lr \(now 0.01\)$"
+    with pytest.raises(FloatingPointError, match=message) as e:
+        fit(model, nan_at_step_3, batch, 10, lr=0.01, log=None)
+    assert isinstance(e.value.__cause__, NonFiniteLoss)
+
+
+@pytest.fixture
+def clip_calls(monkeypatch):
+    """Every max_norm the shared training step clips to, in order."""
+    calls, real = [], models.training.clip_grad_norm_
+    monkeypatch.setattr(models.training, "clip_grad_norm_", lambda params, max_norm: calls.append(max_norm)
+                        or real(params, max_norm))
+    return calls
+
+
+def test_fit_clips_through_the_shared_step(clip_calls):
+    rng = np.random.default_rng(0)
+
+    def batch(step):
+        return rng.integers(0, 3, (4, 5)), None, rng.integers(0, 2, 4)
+
+    train_classifier(SequenceClassifier(2, vocab_size=3, hidden=4), batch, 3, clip=0.25, log=None)
+    assert clip_calls == [0.25] * 3
+    train_classifier(SequenceClassifier(2, vocab_size=3, hidden=4), batch, 3, clip=0, log=None)
+    assert clip_calls == [0.25] * 3                               # clip 0: off
+
+
+# ----------------------------------------------------------------------------- cell names, unroll
+
+def test_one_table_maps_cell_names_to_layers_everywhere():
+    assert set(CELLS) == {"rnn", "lstm", "gru"}
+    import models.shapes
+    assert models.shapes.CELLS is CELLS
+    for name, cls in CELLS.items():
+        assert type(make_rnn(name, 3, 4)) is cls and layer_class(name) is cls
+        assert type(CharLM(5, cell=name, hidden=4, layers=1, embed=0).rnn) is cls
+    with pytest.raises(ValueError, match=r"CharLM: cell must be one of \['gru', 'lstm', 'rnn'\], got 'tcn'"):
+        CharLM(5, cell="tcn")
+    with pytest.raises(ValueError, match=r"^cell must be one of"):
+        make_rnn("tcn", 3, 4)
+
+
+def recurrent_layers(model):
+    return [m for m in model.modules() if isinstance(m, tuple(CELLS.values()))]
+
+
+@pytest.mark.parametrize("make", [
+    lambda **kw: SequenceClassifier(2, vocab_size=3, hidden=4, **kw),
+    lambda **kw: SequenceTagger(2, input_size=3, hidden=4, bidirectional=True, **kw),
+    lambda **kw: SequenceGenerator(3, 4, embed=2, hidden=4, **kw),
+    lambda **kw: Seq2Seq(4, 4, embed=2, hidden=4, cell="gru", bidirectional=True, **kw),
+], ids=["classifier", "tagger", "generator", "seq2seq"])
+def test_shapes_take_unroll_the_teaching_path_by_default(make):
+    assert [m.unroll for m in recurrent_layers(make())] in ([True], [True, True])
+    fast = make(unroll=False)
+    assert [m.unroll for m in recurrent_layers(fast)] in ([False], [False, False])
+    assert [k for k, _ in fast.named_parameters()] == [k for k, _ in make().named_parameters()]

@@ -6,11 +6,16 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-
+import minigrad.nn.functional as F
+import models.tasks.train
+import models.training
+from models.cells import CELLS
 from models.tasks import (adding_baseline, adding_batch, build_model, copy_baseline, copy_batch, parity_batch,
                           reversal_batch, run_task)
 from models.tasks.__main__ import main as cli
+from models.tasks.__main__ import parse_args
 from models.tasks.data import BLANK, DELIM, N_COPY
+from models.training import NonFiniteLoss
 
 
 def quiet(*args):
@@ -149,3 +154,64 @@ def test_cli_prints_the_curve(capsys, tmp_path, monkeypatch):
     assert "step 20" in text and "adding lstm T=5: 20 steps" in text
     assert len(out.read_text().splitlines()) == 2
     assert retained == [()], "the command keeps freed memory for the next iteration (mg.retain_freed_memory)"
+
+
+# ----------------------------------------------------------------------------- the shared step, unroll
+
+def test_a_non_finite_loss_stops_at_its_step_with_the_tasks_message(monkeypatch):
+    real, calls = F.mse_loss, {"n": 0}
+
+    def nan_at_step_3(*args, **kw):
+        calls["n"] += 1
+        return real(*args, **kw) * (float("nan") if calls["n"] == 3 else 1.0)
+
+    monkeypatch.setattr(F, "mse_loss", nan_at_step_3)
+    with pytest.raises(FloatingPointError, match=r"^adding: the loss became nan by step 3$") as e:
+        run_task("adding", cell="gru", T=4, steps=10, batch=4, hidden=4, eval_every=5, log=quiet)
+    assert isinstance(e.value.__cause__, NonFiniteLoss)           # found by the shared step, models.training
+    assert calls["n"] == 3
+
+
+def test_clipping_goes_through_the_shared_step(monkeypatch):
+    calls, real = [], models.training.clip_grad_norm_
+    monkeypatch.setattr(models.training, "clip_grad_norm_", lambda params, max_norm: calls.append(max_norm)
+                        or real(params, max_norm))
+    run_task("parity", cell="rnn", T=3, steps=3, batch=4, hidden=4, clip=0.3, eval_every=3, log=quiet)
+    assert calls == [0.3] * 3
+    run_task("parity", cell="rnn", T=3, steps=3, batch=4, hidden=4, clip=0, eval_every=3, log=quiet)
+    assert calls == [0.3] * 3                                     # --clip 0: off
+
+
+def unrolls(model):
+    return [m.unroll for m in model.modules() if isinstance(m, tuple(CELLS.values()))]
+
+
+def test_build_model_unrolls_by_default_and_run_task_takes_the_speed_path():
+    assert unrolls(build_model("reversal", "gru", hidden=4)) == [True, True]
+    assert unrolls(build_model("reversal", "gru", hidden=4, unroll=False)) == [False, False]
+    r = run_task("reversal", cell="gru", T=3, steps=2, batch=4, hidden=4, eval_every=2, log=quiet)
+    assert r["unroll"] is False and unrolls(r["model"]) == [False, False]
+    r = run_task("adding", cell="lstm", T=3, steps=2, batch=4, hidden=4, eval_every=2, log=quiet, unroll=True)
+    assert r["unroll"] is True and unrolls(r["model"]) == [True]
+
+
+@pytest.mark.parametrize("flag, unroll", [([], False), (["--unroll"], True)])
+def test_cli_builds_the_speed_path_unless_unroll(monkeypatch, flag, unroll):
+    built, real = [], models.tasks.train.build_model
+
+    def build_model(*args, **kw):
+        built.append(real(*args, **kw))
+        return built[-1]
+
+    monkeypatch.setattr(models.tasks.train, "build_model", build_model)
+    monkeypatch.setattr(mg, "retain_freed_memory", lambda *a: True)
+    assert cli(["copy", "--cell", "gru", "--T", "2", "--steps", "2", "--hidden", "4", "--embed", "4",
+                "--eval-every", "2"] + flag) == 0
+    assert len(built) == 1 and unrolls(built[0]) == [unroll]
+
+
+def test_help_describes_unroll(capsys):
+    with pytest.raises(SystemExit):
+        parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--unroll" in text and "teaching path" in text and "default: the speed path" in text

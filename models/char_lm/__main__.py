@@ -5,6 +5,7 @@ import sys
 
 import minigrad as mg
 
+from ..cells import CELLS
 from .train import TrainConfig, TrainingDiverged, train
 
 
@@ -14,7 +15,7 @@ def build_parser():
 
     t = sub.add_parser("train", help="train on a text file; checkpoints and metrics.jsonl go to --out DIR")
     t.add_argument("--data", default=None, help="a UTF-8 text file (default: the bundled Tiny Shakespeare)")
-    t.add_argument("--cell", choices=("lstm", "gru", "rnn"), default="lstm")
+    t.add_argument("--cell", choices=tuple(CELLS), default="lstm")
     t.add_argument("--layers", type=int, default=2)
     t.add_argument("--hidden", type=int, default=128)
     t.add_argument("--embed", type=int, default=128, help="embedding size; 0 feeds one-hot characters")
@@ -27,6 +28,9 @@ def build_parser():
                                                           "adagrad 0.1, sgd 1.0)")
     t.add_argument("--clip", type=float, default=5.0, help="max gradient norm (0: no clipping)")
     t.add_argument("--dropout", type=float, default=0.0)
+    t.add_argument("--unroll", action="store_true",
+                   help="the teaching path: one graph node per time step, as the pictures draw it (default: the "
+                        "speed path, one node per layer and direction; both train the same model and checkpoint)")
     t.add_argument("--val-every", type=int, default=200, help="validate and checkpoint every K steps")
     t.add_argument("--val-fraction", type=float, default=0.1, help="the final part of the text kept for validation")
     t.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -54,8 +58,8 @@ def main(argv=None):
     if args.command == "train":
         mg.retain_freed_memory()    # keep each iteration's freed graph for the next one (see minigrad.host_memory)
         cfg = TrainConfig(data=args.data, cell=args.cell, layers=args.layers, hidden=args.hidden, embed=args.embed,
-                          dropout=args.dropout, seq_len=args.seq_len, batch=args.batch, steps=args.steps,
-                          minutes=args.minutes, optimizer=args.optimizer, lr=args.lr, clip=args.clip,
+                          dropout=args.dropout, unroll=args.unroll, seq_len=args.seq_len, batch=args.batch,
+                          steps=args.steps, minutes=args.minutes, optimizer=args.optimizer, lr=args.lr, clip=args.clip,
                           val_every=args.val_every, val_fraction=args.val_fraction, device=args.device,
                           dtype=args.dtype, seed=args.seed, out=args.out, progress=not args.no_progress)
         try:

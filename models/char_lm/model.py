@@ -12,29 +12,31 @@ import minigrad as mg
 import minigrad.nn.functional as F
 from minigrad import nn
 
-CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+from ..cells import layer_class
 
 
 class CharLM(nn.Module):
-    """CharLM(vocab_size, cell='lstm', hidden=128, layers=2, embed=128, dropout=0.0); embed=0 feeds one-hot."""
+    """CharLM(vocab_size, cell='lstm', hidden=128, layers=2, embed=128, dropout=0.0, fused=True, unroll=True);
+    embed=0 feeds one-hot; unroll=False runs the recurrent layer on the speed path (same weights, same numbers)."""
 
-    def __init__(self, vocab_size, cell="lstm", hidden=128, layers=2, embed=128, dropout=0.0, fused=True):
+    def __init__(self, vocab_size, cell="lstm", hidden=128, layers=2, embed=128, dropout=0.0, fused=True,
+                 unroll=True):
         super().__init__()
-        if cell not in CELLS:
-            raise ValueError(f"CharLM: cell must be one of {sorted(CELLS)}, got {cell!r}")
+        rnn_class = layer_class(cell, who="CharLM")
         if vocab_size < 1 or hidden < 1 or layers < 1 or embed < 0:
             raise ValueError(f"CharLM: vocab_size, hidden, layers must be >= 1 and embed >= 0; "
                              f"got {vocab_size}, {hidden}, {layers}, {embed}")
         self.vocab_size, self.cell, self.hidden, self.layers, self.embed = vocab_size, cell, hidden, layers, embed
         if embed:
             self.embedding = nn.Embedding(vocab_size, embed)
-        self.rnn = CELLS[cell](embed or vocab_size, hidden, num_layers=layers, dropout=dropout, fused=fused)
+        self.rnn = rnn_class(embed or vocab_size, hidden, num_layers=layers, dropout=dropout, fused=fused,
+                             unroll=unroll)
         self.drop = nn.Dropout(dropout)
         self.decoder = nn.Linear(hidden, vocab_size)
         self._one_hot = None                 # the identity matrix (not a parameter), made on first use
 
     def config(self):
-        """The constructor's arguments, as saved in checkpoints."""
+        """The constructor's arguments that shape the weights, as saved in checkpoints (fused/unroll do not)."""
         return dict(vocab_size=self.vocab_size, cell=self.cell, hidden=self.hidden, layers=self.layers,
                     embed=self.embed, dropout=self.drop.p)
 

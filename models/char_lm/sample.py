@@ -17,10 +17,12 @@ from .model import CharLM
 from .train import load_checkpoint
 
 
-def load_model(checkpoint, device="cpu"):
-    """(model in eval mode on `device`, vocab) from a checkpoint file or a training --out folder."""
+def load_model(checkpoint, device="cpu", unroll=True):
+    """(model in eval mode on `device`, vocab) from a checkpoint file or a training --out folder.
+
+    unroll: the path the loaded model runs on, whichever one trained it (the weights are the same)."""
     ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
-    model = CharLM(**ckpt["model_config"])
+    model = CharLM(**ckpt["model_config"], unroll=unroll)
     model.load_state_dict(ckpt["model"])
     dtype = next(iter(ckpt["model"].values())).dtype
     model.to(device, dtype=dtype)

@@ -4,7 +4,7 @@
         window k = step % windows_per_epoch          (k == 0: a new epoch, the state restarts at zeros)
         logits, state = model(inputs, state)         state: carried over from the previous window
         loss = cross_entropy(logits, targets)        mean nats per character
-        loss.backward(); clip; optimizer.step()
+        models.training.train_step: backward, clip, finite check, optimizer.step()
         state = state.detach()                       truncated BPTT: the next window's gradients stop here
         every val_every steps: validation loss (fresh state, no dropout), DIR/last, DIR/best if better
 
@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass, fields
 
 import minigrad as mg
 import minigrad.nn.functional as F
-from minigrad.nn.utils import clip_grad_norm_
 
 from ..shapes.common import DEFAULT_LR, make_optimizer
+from ..training import NonFiniteLoss, train_step
 from .data import Batches, Vocab, load_text, split
 from .model import CharLM, detach_state
 
@@ -38,6 +38,7 @@ class TrainConfig:
     hidden: int = 128
     embed: int = 128              # 0: one-hot inputs
     dropout: float = 0.0
+    unroll: bool = False          # False: the speed path (a node per layer-direction); True: the teaching path
     seq_len: int = 50
     batch: int = 50
     steps: int = None             # stop after this many steps in all (counting those before a resume)
@@ -65,7 +66,7 @@ class TrainingDiverged(RuntimeError):
 def build(cfg, vocab_size):
     """The model and its optimizer for a config (seeded by cfg.seed)."""
     mg.manual_seed(cfg.seed)
-    model = CharLM(vocab_size, cfg.cell, cfg.hidden, cfg.layers, cfg.embed, cfg.dropout)
+    model = CharLM(vocab_size, cfg.cell, cfg.hidden, cfg.layers, cfg.embed, cfg.dropout, unroll=cfg.unroll)
     model.to(cfg.device, dtype=cfg.dtype)
     return model, make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
 
@@ -149,14 +150,11 @@ def train(cfg, resume=False, log=print):
             logits, state = model(x.T, state)
             targets = mg.tensor(y.T.reshape(-1), device=cfg.device)
             loss = F.cross_entropy(logits.reshape(-1, len(vocab)), targets)
-            opt.zero_grad()
-            loss.backward()
-            loss_value = loss.item()
-            norm = clip_grad_norm_(params, cfg.clip) if cfg.clip > 0 else None
-            if not (math.isfinite(loss_value) and (norm is None or math.isfinite(norm))):
+            try:
+                loss_value = train_step(params, opt, loss, cfg.clip)
+            except NonFiniteLoss as e:
                 bar.close()
-                raise TrainingDiverged(_diverged_message(cfg, step + 1, loss_value, norm))
-            opt.step()
+                raise TrainingDiverged(_diverged_message(cfg, step + 1, e.loss, e.norm)) from e
             state = detach_state(state)
             step += 1
             steps_here += 1

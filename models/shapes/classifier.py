@@ -14,17 +14,17 @@ from .common import TokenInput, as_input, fit, last_layer_final, make_rnn
 
 class SequenceClassifier(nn.Module):
     """SequenceClassifier(num_classes, vocab_size=None | input_size=None, embed=0, hidden=64, cell='lstm',
-    layers=1, bidirectional=False): forward(x, lengths=None) -> scores (B, num_classes)."""
+    layers=1, bidirectional=False, dropout=0.0, unroll=True): forward(x, lengths=None) -> scores (B, num_classes)."""
 
     def __init__(self, num_classes, vocab_size=None, input_size=None, embed=0, hidden=64, cell="lstm", layers=1,
-                 bidirectional=False, dropout=0.0):
+                 bidirectional=False, dropout=0.0, unroll=True):
         super().__init__()
         if (vocab_size is None) == (input_size is None):
             raise ValueError("SequenceClassifier: give vocab_size (token inputs) or input_size (features), "
                              "exactly one")
         self.tokens = TokenInput(vocab_size, embed) if vocab_size else None
         self.rnn = make_rnn(cell, self.tokens.size if self.tokens else input_size, hidden, layers, bidirectional,
-                            dropout)
+                            dropout, unroll)
         self.head = nn.Linear(hidden * (2 if bidirectional else 1), num_classes)
 
     def forward(self, x, lengths=None):

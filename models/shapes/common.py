@@ -8,9 +8,10 @@ import numpy as np
 import minigrad as mg
 import minigrad.nn.functional as F
 from minigrad import nn, optim
-from minigrad.nn.utils import clip_grad_norm_
 
-CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+from ..cells import CELLS, layer_class  # noqa: F401  (CELLS: re-exported by models.shapes)
+from ..training import NonFiniteLoss, train_step
+
 OPTIMIZERS = {"adam": optim.Adam, "adagrad": optim.Adagrad, "rmsprop": optim.RMSprop, "sgd": optim.SGD}
 DEFAULT_LR = {"adam": 2e-3, "rmsprop": 2e-3, "adagrad": 0.1, "sgd": 1.0}
 
@@ -22,12 +23,10 @@ def make_optimizer(name, params, lr=None):
     return OPTIMIZERS[name](list(params), lr=DEFAULT_LR[name] if lr is None else lr)
 
 
-def make_rnn(cell, input_size, hidden, layers=1, bidirectional=False, dropout=0.0):
-    """nn.RNN / nn.LSTM / nn.GRU by name, batch-first."""
-    if cell not in CELLS:
-        raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
-    return CELLS[cell](input_size, hidden, num_layers=layers, batch_first=True, dropout=dropout,
-                       bidirectional=bidirectional)
+def make_rnn(cell, input_size, hidden, layers=1, bidirectional=False, dropout=0.0, unroll=True):
+    """nn.RNN / nn.LSTM / nn.GRU by name, batch-first; unroll=False: the speed path (one node per layer-direction)."""
+    return layer_class(cell)(input_size, hidden, num_layers=layers, batch_first=True, dropout=dropout,
+                             bidirectional=bidirectional, unroll=unroll)
 
 
 def set_forget_bias(lstm, value=1.0):
@@ -92,25 +91,20 @@ def last_layer_final(state, rnn):
 
 
 def fit(model, loss_fn, make_batch, steps, lr=1e-3, optimizer="adam", clip=1.0, log_every=0, log=print):
-    """The training loop every shape shares: steps of (batch -> loss -> backward -> clip -> update).
+    """The training loop every shape shares: steps of (batch -> loss -> models.training.train_step).
 
     make_batch(step) -> a batch; loss_fn(model, batch) -> scalar loss Tensor. Returns the list of losses.
-    Raises FloatingPointError when the loss stops being finite.
+    Raises FloatingPointError when the loss (or the clipped gradient norm) stops being finite.
     """
     opt = make_optimizer(optimizer, model.parameters(), lr)
     params = list(model.parameters())
     model.train()
     losses = []
     for step in range(steps):
-        loss = loss_fn(model, make_batch(step))
-        opt.zero_grad()
-        loss.backward()
-        if clip:
-            clip_grad_norm_(params, clip)
-        value = loss.item()
-        if not np.isfinite(value):
-            raise FloatingPointError(f"fit: the loss became {value} at step {step + 1}; lower lr (now {lr})")
-        opt.step()
+        try:
+            value = train_step(params, opt, loss_fn(model, make_batch(step)), clip)
+        except NonFiniteLoss as e:
+            raise FloatingPointError(f"fit: {e} at step {step + 1}; lower lr (now {lr})") from e
         losses.append(value)
         if log_every and log and (step + 1) % log_every == 0:
             log(f"step {step + 1}: loss {np.mean(losses[-log_every:]):.4f}")

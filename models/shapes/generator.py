@@ -19,17 +19,19 @@ from .common import as_input, fit, make_rnn
 
 
 class SequenceGenerator(nn.Module):
-    """SequenceGenerator(context_size, vocab_size, embed=32, hidden=64, cell='lstm', layers=1, init_state=True).
+    """SequenceGenerator(context_size, vocab_size, embed=32, hidden=64, cell='lstm', layers=1, init_state=True,
+    unroll=True).
 
     forward(context (B, K), inputs (B, T) ids starting with BOS) -> scores (B, T, vocab_size);
     generate(context, length) -> ids (B, length). Token id `vocab_size` is BOS (`self.bos`).
     """
 
-    def __init__(self, context_size, vocab_size, embed=32, hidden=64, cell="lstm", layers=1, init_state=True):
+    def __init__(self, context_size, vocab_size, embed=32, hidden=64, cell="lstm", layers=1, init_state=True,
+                 unroll=True):
         super().__init__()
         self.vocab_size, self.bos, self.cell, self.layers, self.hidden = vocab_size, vocab_size, cell, layers, hidden
         self.embedding = nn.Embedding(vocab_size + 1, embed)
-        self.rnn = make_rnn(cell, embed + context_size, hidden, layers)
+        self.rnn = make_rnn(cell, embed + context_size, hidden, layers, unroll=unroll)
         self.init = nn.Linear(context_size, layers * hidden) if init_state else None
         self.head = nn.Linear(hidden, vocab_size)
 

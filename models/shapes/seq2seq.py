@@ -19,23 +19,25 @@ from .generator import teacher_inputs
 
 
 class Seq2Seq(nn.Module):
-    """Seq2Seq(src_vocab, tgt_vocab, embed=32, hidden=128, cell='lstm', layers=1, bidirectional=False).
+    """Seq2Seq(src_vocab, tgt_vocab, embed=32, hidden=128, cell='lstm', layers=1, bidirectional=False,
+    unroll=True); unroll=False builds both layers on the speed path.
 
     forward(src (B, S), tgt_in (B, T), src_lengths=None) -> scores (B, T, tgt_vocab);
     greedy(src, length, src_lengths=None) -> ids (B, length). Target id `tgt_vocab` is BOS (`self.bos`).
     """
 
-    def __init__(self, src_vocab, tgt_vocab, embed=32, hidden=128, cell="lstm", layers=1, bidirectional=False):
+    def __init__(self, src_vocab, tgt_vocab, embed=32, hidden=128, cell="lstm", layers=1, bidirectional=False,
+                 unroll=True):
         super().__init__()
         self.cell, self.layers, self.hidden, self.bos = cell, layers, hidden, tgt_vocab
         self.src_embedding = nn.Embedding(src_vocab, embed)
-        self.encoder = make_rnn(cell, embed, hidden, layers, bidirectional)
+        self.encoder = make_rnn(cell, embed, hidden, layers, bidirectional, unroll=unroll)
         if bidirectional:                      # (fwd ; bwd) of each layer -> the decoder's layer state
             self.bridge_h = nn.Linear(2 * hidden, hidden)
             if cell == "lstm":
                 self.bridge_c = nn.Linear(2 * hidden, hidden)
         self.tgt_embedding = nn.Embedding(tgt_vocab + 1, embed)
-        self.decoder = make_rnn(cell, embed, hidden, layers)
+        self.decoder = make_rnn(cell, embed, hidden, layers, unroll=unroll)
         self.head = nn.Linear(hidden, tgt_vocab)
 
     def encode(self, src, src_lengths=None):

@@ -4,6 +4,7 @@ import sys
 
 import minigrad as mg
 
+from ..cells import CELLS
 from .data import ADDING_PLACEMENTS
 from .train import DEFAULTS, TASKS, run_task
 
@@ -11,7 +12,7 @@ from .train import DEFAULTS, TASKS, run_task
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m models.tasks", description=__doc__.strip("`"))
     p.add_argument("task", choices=TASKS)
-    p.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="lstm")
+    p.add_argument("--cell", choices=tuple(CELLS), default="lstm")
     p.add_argument("--T", type=int, default=None,
                    help="sequence length (adding, parity), delay (copy) or length (reversal); "
                         + ", ".join(f"{k} {v['T']}" for k, v in DEFAULTS.items()))
@@ -22,6 +23,9 @@ def parse_args(argv=None):
                    help="embedding size of token inputs, 0 for one-hot (default: copy/parity 128, reversal 32)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate")
     p.add_argument("--clip", type=float, default=1.0, help="max gradient norm (0: off)")
+    p.add_argument("--unroll", action="store_true",
+                   help="the teaching path: one graph node per time step, as the pictures draw it (default: the "
+                        "speed path, one node per layer and direction; same numbers)")
     p.add_argument("--forget-bias", type=float, default=None,
                    help="LSTM only: initial forget-gate bias (e.g. 1.0); default: the standard init")
     p.add_argument("--placement", choices=ADDING_PLACEMENTS, default="halves",
@@ -39,7 +43,7 @@ def main(argv=None):
     mg.retain_freed_memory()        # keep each iteration's freed graph for the next one (see minigrad.host_memory)
     result = run_task(a.task, a.cell, a.T, a.steps, a.batch, a.hidden, a.lr, a.clip, a.seed, a.forget_bias,
                       a.eval_every, a.stop_below, a.out, embed=a.embed,
-                      placement=a.placement)
+                      placement=a.placement, unroll=a.unroll)
     last = result["curve"][-1]
     where = f", below {a.stop_below} at step {result['solved_at']}" if result["solved_at"] else ""
     print(f"{a.task} {a.cell} T={result['T']}: {last['step']} steps in {result['seconds']:.0f} s{where}; final "

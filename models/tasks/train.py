@@ -22,9 +22,9 @@ import numpy as np
 import minigrad as mg
 import minigrad.nn.functional as F
 from minigrad import nn
-from minigrad.nn.utils import clip_grad_norm_
 
 from ..shapes import Seq2Seq, SequenceClassifier, SequenceTagger, make_optimizer, set_forget_bias, teacher_inputs
+from ..training import NonFiniteLoss, train_step
 from . import data
 
 DEFAULTS = {  # T (or length), steps, batch, embedding size of the token inputs (0: one-hot)
@@ -36,20 +36,21 @@ DEFAULTS = {  # T (or length), steps, batch, embedding size of the token inputs 
 TASKS = tuple(DEFAULTS)
 
 
-def build_model(task, cell="lstm", hidden=128, forget_bias=None, embed=None, vocab=10):
-    """The model for a task; embed None: the task's default; forget_bias (LSTM only): the forget gates' bias."""
+def build_model(task, cell="lstm", hidden=128, forget_bias=None, embed=None, vocab=10, unroll=True):
+    """The model for a task; embed None: the task's default; forget_bias (LSTM only): the forget gates' bias;
+    unroll=False: recurrent layers on the speed path (run_task's default), True: one node per step."""
     if task in DEFAULTS and embed is None:
         embed = DEFAULTS[task]["embed"]
     if task == "adding":
-        model = SequenceClassifier(1, input_size=2, hidden=hidden, cell=cell)
+        model = SequenceClassifier(1, input_size=2, hidden=hidden, cell=cell, unroll=unroll)
     elif task == "copy":
-        model = SequenceTagger(10, vocab_size=10, embed=embed, hidden=hidden, cell=cell)
+        model = SequenceTagger(10, vocab_size=10, embed=embed, hidden=hidden, cell=cell, unroll=unroll)
     elif task == "parity":
-        model = SequenceClassifier(2, vocab_size=2, embed=embed, hidden=hidden, cell=cell)
+        model = SequenceClassifier(2, vocab_size=2, embed=embed, hidden=hidden, cell=cell, unroll=unroll)
     elif task == "reversal":
         if not embed:
             raise ValueError("reversal: the seq2seq model needs an embedding size >= 1 (--embed)")
-        model = Seq2Seq(vocab, vocab, embed=embed, hidden=hidden, cell=cell)
+        model = Seq2Seq(vocab, vocab, embed=embed, hidden=hidden, cell=cell, unroll=unroll)
     else:
         raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
     if forget_bias is not None:
@@ -91,10 +92,12 @@ def task_loss(task, model, x, y):
 
 
 def run_task(task, cell="lstm", T=None, steps=None, batch=None, hidden=128, lr=1e-3, clip=1.0, seed=0,
-             forget_bias=None, eval_every=100, stop_below=None, out=None, log=print, embed=None, placement="halves"):
+             forget_bias=None, eval_every=100, stop_below=None, out=None, log=print, embed=None, placement="halves",
+             unroll=False):
     """Train a fresh model on `task`; returns {"curve": [{step, loss, metrics...}], "model", "seconds", ...}.
 
     placement: where the adding problem's marks go ('halves', 'hochreiter', 'anywhere'; see models.tasks.data).
+    unroll: False trains on the speed path (one node per layer-direction), True on the teaching path.
 
     stop_below: stop once the windowed loss (MSE for adding) falls below it, and report that step.
     out: a path for the curve as JSON lines.
@@ -105,7 +108,7 @@ def run_task(task, cell="lstm", T=None, steps=None, batch=None, hidden=128, lr=1
     T, steps, batch = T or d["T"], steps or d["steps"], batch or d["batch"]
     mg.manual_seed(seed)
     rng, eval_rng = np.random.default_rng(seed), np.random.default_rng([seed, 1])
-    model = build_model(task, cell, hidden, forget_bias, embed)
+    model = build_model(task, cell, hidden, forget_bias, embed, unroll=unroll)
     opt = make_optimizer("adam", model.parameters(), lr)
     params = list(model.parameters())
     window, curve, solved, start = [], [], None, time.perf_counter()
@@ -113,12 +116,11 @@ def run_task(task, cell="lstm", T=None, steps=None, batch=None, hidden=128, lr=1
     try:
         for step in range(1, steps + 1):
             loss, metrics = task_step(task, model, rng, batch, T, placement)
-            opt.zero_grad()
-            loss.backward()
-            if clip:
-                clip_grad_norm_(params, clip)
-            opt.step()
-            window.append(dict(metrics, loss=loss.item()))
+            try:
+                value = train_step(params, opt, loss, clip)
+            except NonFiniteLoss as e:
+                raise FloatingPointError(f"{task}: {e} by step {step}") from e
+            window.append(dict(metrics, loss=value))
             if step % eval_every == 0 or step == steps:
                 point = {"step": step, "seconds": round(time.perf_counter() - start, 1)}
                 point.update({k: float(np.mean([w[k] for w in window])) for k in window[0]})
@@ -130,16 +132,14 @@ def run_task(task, cell="lstm", T=None, steps=None, batch=None, hidden=128, lr=1
                 if sink:
                     sink.write(json.dumps(point) + "\n")
                     sink.flush()
-                if not np.isfinite(point["loss"]):
-                    raise FloatingPointError(f"{task}: the loss became {point['loss']} by step {step}")
                 if stop_below is not None and point["loss"] < stop_below:
                     solved = step
                     break
     finally:
         if sink:
             sink.close()
-    return {"task": task, "cell": cell, "T": T, "curve": curve, "solved_at": solved, "model": model,
-            "seconds": time.perf_counter() - start}
+    return {"task": task, "cell": cell, "T": T, "unroll": unroll, "curve": curve, "solved_at": solved,
+            "model": model, "seconds": time.perf_counter() - start}
 
 
 def exact_match(model, rng, batch, length):
