@@ -17,17 +17,23 @@ needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'do
 
 # ----------------------------------------------------------------------------- helpers
 
-def hand_rnn(T=5, B=2, I=3, H=4, loss_at="all"):
-    """The issue's hand-built RNN: projection for all steps, then tanh(xw[t] + h U^T) in scopes l0 / t=k."""
+def loop_facts(module, cell="RNN", layer=0, direction="forward", granularity="ops"):
+    """The facts a recurrent loop records on the nodes of one layer-direction (mg.annotate)."""
+    return mg.annotate(module=module, layer=layer, direction=direction, cell=cell, granularity=granularity)
+
+
+def hand_rnn(T=5, B=2, I=3, H=4, loss_at="all", step_scope="t={}"):
+    """The issue's hand-built RNN: projection for all steps, then tanh(xw[t] + h U^T), annotated as the
+    loop of nn.RNN annotates its nodes (the scopes 'l0' / 't=k' only name them for error messages)."""
     W = mg.randn(H, I, requires_grad=True)
     U = mg.randn(H, H, requires_grad=True)
     xs = mg.randn(T, B, I)
     h = mg.zeros(B, H)
     hs = []
-    with mg.scope("rnn"), mg.scope("l0"):
+    with mg.scope("rnn"), loop_facts(("rnn",)), mg.scope("l0"):
         xw = xs @ W.T
         for t in range(T):
-            with mg.scope(f"t={t}"):
+            with mg.annotate(t=t), mg.scope(step_scope.format(t)):
                 h = (xw[t] + h @ U.T).tanh()
                 hs.append(h)
     loss = mg.stack(hs).sum() if loss_at == "all" else (hs[-1] ** 2).sum()
@@ -40,10 +46,10 @@ def hand_lstm(T=3, B=2, I=3, H=4):
     U = mg.randn(4 * H, H, requires_grad=True)
     xs = mg.randn(T, B, I)
     h, c = mg.zeros(B, H), mg.zeros(B, H)
-    with mg.scope("lstm"), mg.scope("l0"):
+    with mg.scope("lstm"), loop_facts(("lstm",), "LSTM"), mg.scope("l0"):
         xw = xs @ W.T                                                  # Permute, MatMul (outside the steps)
         for t in range(T):
-            with mg.scope(f"t={t}"):
+            with mg.annotate(t=t), mg.scope(f"t={t}"):
                 gates = xw[t] + h @ U.T                                # GetItem, Permute, MatMul, Add: 4
                 i, f, g, o = (gates[:, k * H:(k + 1) * H] for k in range(4))   # GetItem x4: 8
                 i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()   # 4 more: 12
@@ -89,7 +95,12 @@ def parse_dot(source):
 
 
 def time_clusters(clusters):
-    return [c for c, label in clusters.items() if label is not None and re.fullmatch(r"t=\d+", label)]
+    return [c for c, label in clusters.items() if label is not None and re.fullmatch(r"t = \d+", label)]
+
+
+def step(label):
+    """The time step a cluster title names: 't = 3' -> 3."""
+    return int(label.split("=")[1])
 
 
 def reaches(edges, nodes, src, dst_pred):
@@ -133,8 +144,9 @@ def test_capture_hand_rnn_structure():
     for t in range(5):
         assert sorted(per_step[("rnn", "l0", f"t={t}")]) == sorted(["GetItem", "Permute", "MatMul", "Add", "Tanh"])
     assert per_step[()] == ["Stack", "Sum"]
-    assert g.time_steps() == {("rnn", "l0"): [0, 1, 2, 3, 4]}
-    assert [s.kind for s in g.scopes.walk()][:3] == ["root", "module", "layer"]
+    assert g.time_steps() == {(("rnn",), 0, "forward"): [0, 1, 2, 3, 4]}
+    assert [s.path for s in g.scopes.walk()][:3] == [(), ("rnn",), ("rnn", "l0")]
+    assert {op.meta["t"] for op in g.ops.values() if "t" in op.meta} == set(range(5))
     leaves = [t for t in g.tensors.values() if t.op is None]
     assert sorted(t.kind for t in leaves) == ["const", "const", "leaf", "leaf"]   # xs, h0, W, U
     assert {t.shape for t in leaves if t.kind == "leaf"} == {(4, 3), (4, 4)}
@@ -197,7 +209,7 @@ def test_one_cluster_per_time_step_with_op_nodes():
     loss = hand_rnn(T=5)[0]
     nodes, clusters, _ = parse_dot(viz.draw_graph(loss).source)
     steps = time_clusters(clusters)
-    assert sorted(clusters[c] for c in steps) == [f"t={t}" for t in range(5)]
+    assert sorted(clusters[c] for c in steps) == [f"t = {t}" for t in range(5)]
     for c in steps:                                  # the 5 ops of the step sit in its cluster, inside layer 0
         inside = [v for v in op_nodes(nodes).values() if inner(v) == c]
         assert len(inside) == 5
@@ -235,12 +247,11 @@ def test_each_parameter_drawn_once_with_an_edge_into_every_step():
         for pname, p in model.named_parameters():
             drawn = [k for k, v in nodes.items() if v.get("label", "").split("\n")[0] == pname]
             assert len(drawn) == 1, (detail, pname, drawn)
-            assert not any(re.fullmatch(r"t=\d+", clusters[c] or "") for c in nodes[drawn[0]]["cluster"])
+            assert not any(c in time_clusters(clusters) for c in nodes[drawn[0]]["cluster"])
             if "hh" in pname or "readout" in pname or detail == "cell":   # (op detail: W_ih feeds the projection)
                 steps = {c for k in reaches(edges, nodes, drawn[0], lambda n: n in nodes)
                          for c in nodes[k]["cluster"] if c in time_clusters(clusters)}
-                expected = 3 if "weight_hh" in pname else 4   # the first step of a direction has no state yet
-                assert len(steps) == expected, (detail, pname)
+                assert len(steps) == 4, (detail, pname)   # (the loop starts from a zero state, times W_hh)
 
 
 def test_hand_rnn_parameter_reaches_each_step_and_inputs_stay_outside():
@@ -249,7 +260,7 @@ def test_hand_rnn_parameter_reaches_each_step_and_inputs_stay_outside():
     u = [k for k, v in nodes.items() if v.get("label", "") == "leaf\n4×4"]
     assert len(u) == 1
     hit = reaches(edges, nodes, u[0], lambda n: n in nodes)
-    assert sorted(clusters[inner(nodes[k])] for k in hit) == [f"t={t}" for t in range(5)]
+    assert sorted(clusters[inner(nodes[k])] for k in hit) == [f"t = {t}" for t in range(5)]
 
 
 def test_hidden_state_edges_run_from_step_to_step():
@@ -258,8 +269,8 @@ def test_hidden_state_edges_run_from_step_to_step():
     state = [(a, b, at) for a, b, at in edges if at.get("label", "").startswith("h")]
     assert [at["label"] for _, _, at in state] == ["h₀", "h₁", "h₂"]
     for a, b, _ in state:
-        ta = int(clusters[inner(nodes[a])][2:])
-        assert clusters[inner(nodes[b])] == f"t={ta + 1}"
+        ta = step(clusters[inner(nodes[a])])
+        assert clusters[inner(nodes[b])] == f"t = {ta + 1}"
         assert nodes[a].get("label", "") == "Tanh" and nodes[b].get("label", "") == "MatMul"
 
 
@@ -271,7 +282,7 @@ def test_cell_detail_aligns_layers_and_reverse_runs_backwards():
     for k, v in nodes.items():
         if v.get("label", "") == "RNN cell":
             layer = clusters[v["cluster"][-2]]
-            cell[(layer, int(clusters[inner(v)][2:]))] = k
+            cell[(layer, step(clusters[inner(v)]))] = k
     assert len(cell) == 12
     for t in range(3):                   # layer 1 at step t reads both directions of layer 0 at step t
         for d in ("layer 0", "layer 0 (reverse)"):
@@ -316,13 +327,13 @@ def test_rolled_op_view_of_hand_rnn():
 def test_max_steps_keeps_both_ends_and_one_elision_node():
     loss = hand_rnn(T=10)[0]
     nodes, clusters, edges = parse_dot(viz.draw_graph(loss, max_steps=2).source)
-    assert sorted(clusters[c] for c in time_clusters(clusters)) == ["t=0", "t=1", "t=8", "t=9"]
+    assert sorted(clusters[c] for c in time_clusters(clusters)) == ["t = 0", "t = 1", "t = 8", "t = 9"]
     elided = [k for k, v in nodes.items() if "6 steps" in v.get("label", "")]
     assert len(elided) == 1 and "t=2 … t=7" in nodes[elided[0]]["label"]
     into = [a for a, b, _ in edges if b == elided[0] and a in op_nodes(nodes)]
     out = [b for a, b, _ in edges if a == elided[0]]
-    assert any(clusters[inner(nodes[a])] == "t=1" for a in into)
-    assert any(b in nodes and nodes[b]["cluster"] and clusters[inner(nodes[b])] == "t=8" for b in out)
+    assert any(clusters[inner(nodes[a])] == "t = 1" for a in into)
+    assert any(b in nodes and nodes[b]["cluster"] and clusters[inner(nodes[b])] == "t = 8" for b in out)
     assert len(viz.draw_graph(loss, max_steps=5).source) > 0           # 2k+1 > T: nothing to elide
     _, c5, _ = parse_dot(viz.draw_graph(loss, max_steps=5).source)
     assert len(time_clusters(c5)) == 10
@@ -366,9 +377,9 @@ def test_grads_after_plain_backward_need_retain_graph():
 def test_step_states_and_grad_flow_plot():
     loss, W, U, hs = hand_rnn(T=6, loss_at="last")
     states = viz.step_states(loss)
-    assert list(states) == ["rnn/l0"] and all(a is b for a, b in zip(states["rnn/l0"], hs))
+    assert list(states) == ["rnn/layer 0"] and all(a is b for a, b in zip(states["rnn/layer 0"], hs))
     with pytest.raises(RuntimeError, match="retain_grad"):
-        viz.grad_norms(viz.step_states(hand_rnn(T=2)[0], retain=False)["rnn/l0"])
+        viz.grad_norms(viz.step_states(hand_rnn(T=2)[0], retain=False)["rnn/layer 0"])
     loss.backward()
     norms = viz.grad_norms(hs)
     assert norms == pytest.approx([float(np.linalg.norm(h.grad.numpy())) for h in hs])
@@ -383,7 +394,7 @@ def test_step_states_of_nn_layers_pick_h_not_c():
     lstm = nn.LSTM(3, 4, fused=False)
     out, _ = lstm(mg.randn(5, 2, 3))
     loss = out.sum()
-    hs = viz.step_states(loss)["l0"]
+    hs = viz.step_states(loss)["layer 0"]
     assert len(hs) == 5 and all(np.allclose(h.numpy(), out[t].numpy()) for t, h in enumerate(hs))
 
 
@@ -397,19 +408,19 @@ GOLDEN = r'''digraph minigrad {
 	"output" [fillcolor="#e3f4e1", color="#3b7d3a", style="filled,bold", label="loss = 0.3937", tooltip="output float32[]"]
 	subgraph "cluster_rnn" {
 		label="rnn"; style="rounded"; color="#7a7a7a"; fontsize="12"
-		subgraph "cluster_rnn/l0" {
+		subgraph "cluster_rnn/layer0" {
 			label="layer 0"; style="rounded,filled"; fillcolor="#f6f6f6"; color="#c8c8c8"; fontsize="11"
 			"leaf1" [fillcolor="#ffffff", style="filled", penwidth="2", label="leaf\n2×2", color="#2b6cb0", fontcolor="#2b6cb0", tooltip="leaf float32[2, 2]"]
-			subgraph "cluster_rnn/l0/t=0" {
-				label="t=0"; style="rounded"; color="#9a9a9a"; fontsize="10"; fontcolor="#555555"
+			subgraph "cluster_rnn/layer0/t0" {
+				label="t = 0"; style="rounded"; color="#9a9a9a"; fontsize="10"; fontcolor="#555555"
 				"op0" [fillcolor="#eef3fb", color="#8aa4c8", label="MatMul", tooltip="MatMul #0"]
 				"op1" [fillcolor="#eef3fb", color="#8aa4c8", label="Add", tooltip="Add #1"]
 				"op2" [fillcolor="#eef3fb", color="#8aa4c8", label="Tanh", tooltip="Tanh #2"]
 				"leaf0" [fillcolor="#f2f2f2", style="filled", color="#777777", label="h0\n1×2", tooltip="input float32[1, 2]"]
 				"leaf2" [fillcolor="#f2f2f2", style="filled", color="#999999", label="input\n1×2", tooltip="const float32[1, 2]"]
 			}
-			subgraph "cluster_rnn/l0/t=1" {
-				label="t=1"; style="rounded"; color="#9a9a9a"; fontsize="10"; fontcolor="#555555"
+			subgraph "cluster_rnn/layer0/t1" {
+				label="t = 1"; style="rounded"; color="#9a9a9a"; fontsize="10"; fontcolor="#555555"
 				"op3" [fillcolor="#eef3fb", color="#8aa4c8", label="MatMul", tooltip="MatMul #3"]
 				"op4" [fillcolor="#eef3fb", color="#8aa4c8", label="Add", tooltip="Add #4"]
 				"op5" [fillcolor="#eef3fb", color="#8aa4c8", label="Tanh", tooltip="Tanh #5"]
@@ -434,17 +445,218 @@ GOLDEN = r'''digraph minigrad {
 '''
 
 
-def test_golden_dot_for_a_two_step_rnn():
+def golden_rnn(scopes=("rnn", "l0", "t={}")):
     W = mg.tensor([[0.5, -0.25], [0.125, 1.0]], requires_grad=True)
     x = mg.tensor([[[1.0, 2.0]], [[-1.0, 0.5]]])
     h = mg.zeros(1, 2)
     h0 = h
-    with mg.scope("rnn"), mg.scope("l0"):
+    with mg.scope(scopes[0]), loop_facts(("rnn",)), mg.scope(scopes[1]):
         for t in range(2):
-            with mg.scope(f"t={t}"):
+            with mg.annotate(t=t), mg.scope(scopes[2].format(t)):
                 h = (x[t] + h @ W).tanh()
-    loss = h.sum()
+    return h.sum(), h0
+
+
+def test_golden_dot_for_a_two_step_rnn():
+    loss, h0 = golden_rnn()
     assert viz.draw_graph(loss, names={"h0": h0}).source == GOLDEN
+
+
+# ----------------------------------------------------------------------------- structure from facts, not names
+
+OPTIONS = [dict(detail="op"), dict(detail="cell"), dict(detail="op", rolled=True), dict(detail="cell", rolled=True),
+           dict(detail="cell", max_steps=1), dict(detail="op", max_steps=1)]
+
+
+def reachable(edges, src):
+    """Every node reached from src along any edges."""
+    out = {}
+    for a, b, _ in edges:
+        out.setdefault(a, []).append(b)
+    seen, stack = {src}, [src]
+    while stack:
+        for b in out.get(stack.pop(), []):
+            if b not in seen:
+                seen.add(b)
+                stack.append(b)
+    return seen
+
+
+def test_golden_picture_does_not_depend_on_scope_names():
+    for scopes in (("net", "layer-A", "step {}"), ("rnn", "t=9", "l{}"), ("x", "y", "z")):
+        loss, h0 = golden_rnn(scopes)
+        assert viz.draw_graph(loss, names={"h0": h0}).source == GOLDEN, scopes
+
+
+def test_nn_pictures_do_not_depend_on_the_loops_scope_names(monkeypatch):
+    """The loop still opens scopes 'l0' and 't=3' (for error messages); renamed, every picture stays the same."""
+    import minigrad.nn.rnn as rnn_module
+
+    def pictures():
+        out, scopes = [], set()
+        for cell, fused in (("lstm", True), ("gru", False), ("rnn", True)):
+            model, loss, names = demo.build(cell, layers=2, steps=3, bidirectional=True, fused=fused)
+            out += [viz.draw_graph(loss, module=model, names=names, **o).source for o in OPTIONS]
+            out.append({k: [h.shape for h in hs] for k, hs in viz.step_states(loss, retain=False).items()})
+            scopes |= {name for op in viz.capture(loss).ops.values() for name in op.scope}
+        return out, scopes
+
+    before, names_before = pictures()
+    real = rnn_module.scope
+    monkeypatch.setattr(rnn_module, "scope", lambda name: real(f"renamed<{name[::-1]}>"))
+    after, names_after = pictures()
+    assert {"l0", "t=2"} <= names_before and {"renamed<0l>", "renamed<2=t>"} <= names_after
+    assert not {"l0", "t=2"} & names_after
+    assert after == before
+
+
+def test_scopes_named_like_steps_are_only_names():
+    """Without the loop's facts, scopes called 'l0' and 't=1' are plain clusters: no steps, nothing to roll."""
+    W = mg.randn(2, 2, requires_grad=True)
+    h = mg.zeros(1, 2)
+    with mg.scope("l0"):
+        for t in range(3):
+            with mg.scope(f"t={t}"):
+                h = (h @ W).tanh()
+    nodes, clusters, edges = parse_dot(viz.draw_graph(h.sum(), rolled=True).source)
+    assert not time_clusters(clusters) and "layer 0" not in clusters.values()
+    assert {"l0", "t=0", "t=1", "t=2"} <= set(clusters.values())
+    assert not any(v.get("label", "").startswith("delay") for v in nodes.values())
+    assert viz.capture(h.sum()).time_steps() == {}
+    with pytest.raises(ValueError, match="annotate"):
+        viz.step_states(h.sum())
+
+
+class MGU(nn.Cell):
+    """Minimal gated unit: f = sigmoid(x_f + h W_f^T), n = tanh(x_n + (f*h) W_n^T), h' = (1-f)*h + f*n."""
+    name, gates = "MGU", 2
+
+    def step(self, xw, state, w):
+        h = state[0]
+        x_f, x_n = xw.chunk(2, axis=-1)
+        w_f, w_n = w["weight_hh"].chunk(2, axis=0)
+        f = (x_f + nn.functional.linear(h, w_f)).sigmoid()
+        n = (x_n + nn.functional.linear(f * h, w_n)).tanh()
+        return ((1 - f) * h + f * n,)
+
+
+def test_user_defined_cell_is_named_by_its_facts():
+    mg.manual_seed(0)
+    layer = nn.Recurrent(MGU(), 3, 4, num_layers=2)
+    out, _ = layer(mg.randn(3, 2, 3))
+    loss = out.sum()
+    nodes, clusters, edges = parse_dot(viz.draw_graph(loss, module=layer, detail="cell").source)
+    cells = {k: v for k, v in nodes.items() if v.get("label", "").split("\n")[0] == "MGU cell"}
+    assert len(cells) == 2 * 3 and len({inner(v) for v in cells.values()}) == 6
+    assert {clusters[v["cluster"][-2]] for v in cells.values()} == {"layer 0", "layer 1"}
+    state = [at["label"] for a, b, at in edges if a in cells and b in cells and at.get("label", "").startswith("h")]
+    assert sorted(state) == ["h₀", "h₀", "h₁", "h₁"]
+    nodes, clusters, _ = parse_dot(viz.draw_graph(loss, module=layer, detail="op").source)
+    assert not any("MGU" in v.get("label", "") for v in nodes.values())
+    assert sum(1 for v in op_nodes(nodes).values() if v.get("label") == "Sigmoid") == 2 * 3
+    hs = viz.step_states(loss)
+    assert list(hs) == ["layer 0", "layer 1"]
+    assert all(np.allclose(h.numpy(), out[t].numpy()) for t, h in enumerate(hs["layer 1"]))
+
+
+class PeepholeStep(mg.Function):
+    """A made-up fused step, one node: h' = tanh(xw + h * p) (drawn only, never differentiated)."""
+
+    def forward(self, xw, h, p):
+        return np.tanh(xw + h * p)
+
+
+def test_hand_annotated_fused_cell_is_one_box_named_from_its_facts():
+    mg.manual_seed(0)
+    p = mg.randn(4, requires_grad=True)
+    xs, h = mg.randn(3, 2, 4), mg.zeros(2, 4)
+    with mg.scope("peep"), loop_facts(("peep",), "Peephole", granularity="fused"):
+        for t in range(3):
+            with mg.annotate(t=t):
+                h = PeepholeStep()(xs[t], h, p)
+    nodes, clusters, edges = parse_dot(viz.draw_graph(h.sum(), detail="cell").source)
+    cells = [k for k, v in nodes.items() if v.get("label") == "Peephole cell"]
+    assert len(cells) == 3 and sorted(clusters[inner(nodes[k])] for k in cells) == ["t = 0", "t = 1", "t = 2"]
+    assert [at["label"] for a, b, at in edges if a in cells and b in cells] == ["h₀", "h₁"]
+    nodes, _, _ = parse_dot(viz.draw_graph(h.sum()).source)
+    assert sum(1 for v in nodes.values() if v.get("label") == "PeepholeStep") == 3
+
+
+class FakeLayer(mg.Function):
+    """Stands in for a whole-layer node (the speed path): every step inside one node."""
+
+    def forward(self, x, w):
+        self.steps = x.shape[0]
+        return np.tanh(x @ w)
+
+    def label(self):
+        return f"LSTM layer ({self.steps} steps)"
+
+
+def fake_layer(x, w, module=()):
+    with mg.annotate(module=module, layer=0, direction="forward", cell="LSTM", granularity="layer"):
+        return FakeLayer()(x, w)
+
+
+def test_whole_layer_node_is_one_box_that_points_to_unroll():
+    mg.manual_seed(0)
+    loss = fake_layer(mg.randn(5, 2, 3), mg.randn(3, 4, requires_grad=True)).sum()
+    for options in OPTIONS:
+        nodes, clusters, _ = parse_dot(viz.draw_graph(loss, **options).source)
+        boxes = [v for v in nodes.values() if v.get("label", "").startswith("LSTM layer (5 steps)")]
+        assert len(boxes) == 1, options
+        assert "unroll=True" in boxes[0]["tooltip"] and clusters[inner(boxes[0])] == "layer 0"
+        assert not time_clusters(clusters)
+
+
+def test_whole_layer_node_feeds_the_cells_of_an_unrolled_layer():
+    mg.manual_seed(0)
+    lstm = nn.LSTM(4, 4)
+    with mg.scope("encoder"):
+        y = fake_layer(mg.randn(5, 2, 3), mg.randn(3, 4, requires_grad=True), module=("encoder",))
+    out, _ = lstm(y)
+    nodes, clusters, edges = parse_dot(viz.draw_graph(out.sum(), module=lstm, detail="cell").source)
+    box = next(k for k, v in nodes.items() if v.get("label", "").startswith("LSTM layer"))
+    cells = {k for k, v in nodes.items() if v.get("label", "").split("\n")[0] == "LSTM cell"}
+    assert len(cells) == 5 and cells <= reachable(edges, box)
+    assert [clusters[c] for c in nodes[box]["cluster"]] == ["encoder", "layer 0"]
+
+
+def test_speed_path_of_nn_lstm_draws_one_box_per_layer_direction():
+    import importlib
+    try:
+        ready = hasattr(importlib.import_module("minigrad.ops.rnn_layers"), "lstm_layer")
+    except ImportError:
+        ready = False
+    if not ready:
+        pytest.skip("the speed path (unroll=False) is not in minigrad yet")
+    mg.manual_seed(0)
+    lstm = nn.LSTM(3, 4, num_layers=2, bidirectional=True, unroll=False)
+    out, _ = lstm(mg.randn(6, 2, 3))
+    for detail in ("op", "cell"):
+        nodes, clusters, _ = parse_dot(viz.draw_graph(out.sum(), module=lstm, detail=detail).source)
+        boxes = [v for v in nodes.values() if "unroll=True" in v.get("tooltip", "")]
+        assert len(boxes) == 4 and not time_clusters(clusters)
+        assert sorted(clusters[inner(v)] for v in boxes) == ["layer 0", "layer 0 (reverse)", "layer 1",
+                                                             "layer 1 (reverse)"]
+
+
+def test_viz_reads_structure_not_names():
+    """No regular expressions, private engine fields or tables of cell names in viz; fold does not import view."""
+    import ast
+    import pathlib
+    for path in pathlib.Path(viz.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        assert not imported & {"re", "fnmatch"}, path.name
+        private = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr[:1] == "_"
+                   and n.attr[:2] != "__" and not (isinstance(n.value, ast.Name) and n.value.id == "self")}
+        assert not private, (path.name, private)                  # node._released, t._index, ...
+        names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        assert not names & {"vars", "CELL_NAMES", "split_time", "TIME", "LAYER"}, path.name
+        if path.name == "fold.py":
+            assert "view" not in imported
 
 
 # ----------------------------------------------------------------------------- files, options, command line

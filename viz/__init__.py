@@ -11,6 +11,10 @@ by gradient norm, after backward(retain_graph=True); viz.retain_grads(loss) befo
 op); max_steps=k (first and last k steps, the middle elided); rankdir='LR' or 'TB' (where time runs);
 names={"x": x} labels inputs (or any leaf). The graph must still exist: draw it before backward, or
 backward with retain_graph=True.
+
+Layers, directions and time steps come from the facts the recurrent loop records on its nodes (`node.meta`,
+see viz/steps.py), never from scope names: a loop of your own shows its steps when each is wrapped in
+`with mg.annotate(t=t): ...` (add cell="MGU" to name the boxes at cell detail).
 """
 from .capture import Graph, OpNode, Scope, TensorNode, capture, retain_grads
 from .gradflow import grad_norms, plot_grad_flow, step_states

@@ -1,29 +1,28 @@
 """Graph capture: walk a minigrad graph back from an output tensor into plain, renderer-independent data.
 
-`capture(loss, module=None)` returns a `Graph` of op nodes (name, scope path, static arguments),
+`capture(loss, module=None)` returns a `Graph` of op nodes (label, scope path, the loop's facts in `meta`,
+static arguments),
 tensor nodes (shape, dtype, parameter name, gradient norm) and edges, plus the tree of name scopes.
 The walk is iterative (graphs of 100k nodes are normal). Keys are renumbered in creation order, so the
 same code always gives the same keys: op0, op1, ... for ops, op3:0 for output 0 of op3, leaf0, ... for leaves.
 """
 import math
-import re
 
 from minigrad import Tensor
 from minigrad.nn import Parameter
 
-TIME = re.compile(r"^t=(\d+)$")
-LAYER = re.compile(r"^l\d+(_reverse)?$")
-_SIMPLE = (int, float, str, bool, type(None), type(Ellipsis), slice)
+from .steps import locate
 
 
 class OpNode:
-    """One op application: `name` ('Tanh', 'LSTMCell'), `scope` path, `attrs` (static arguments), tensor keys."""
-    __slots__ = ("key", "id", "name", "scope", "n_out", "attrs", "inputs", "outputs")
+    """One op application: `name` (the op's class, 'Tanh'), `label` (how it names itself, `node.label()`),
+    `scope` path, `meta` (the facts of `mg.annotate`, a dict), `attrs` (`node.attributes()`), tensor keys."""
+    __slots__ = ("key", "id", "name", "label", "scope", "meta", "n_out", "attrs", "inputs", "outputs")
 
     def __init__(self, key, node):
-        self.key, self.id, self.name, self.n_out = key, node.id, node.name, node.n_out
-        self.scope = tuple(node.scope)
-        self.attrs = {k: v for k, v in vars(node).items() if not k.startswith("_") and _is_simple(v)}
+        self.key, self.id, self.name, self.n_out = key, node.id, type(node).__name__, node.n_out
+        self.label, self.attrs = node.label(), dict(node.attributes())
+        self.scope, self.meta = tuple(node.scope), dict(node.meta or {})
         self.inputs, self.outputs = [], []
 
     def __repr__(self):
@@ -37,7 +36,7 @@ class TensorNode:
     __slots__ = ("key", "kind", "shape", "dtype", "name", "op", "index", "grad_norm", "value", "consumers")
 
     def __init__(self, key, t, kind, name=None, op=None):
-        self.key, self.kind, self.name, self.op, self.index = key, kind, name, op, t._index
+        self.key, self.kind, self.name, self.op, self.index = key, kind, name, op, t.output_index
         self.shape, self.dtype = tuple(t.shape), str(t.dtype)
         self.grad_norm = None
         self.value = t.item() if t.data.size == 1 and kind == "const" else None
@@ -52,12 +51,11 @@ class TensorNode:
 
 
 class Scope:
-    """A node of the scope tree: `path` is the tuple of names; `kind` 'module' | 'layer' | 'time' | 'root'."""
-    __slots__ = ("name", "path", "kind", "children", "ops")
+    """A node of the scope tree: `path` is the tuple of names, `ops` the keys of the ops made right in it."""
+    __slots__ = ("name", "path", "children", "ops")
 
     def __init__(self, path):
         self.path, self.name = path, (path[-1] if path else "")
-        self.kind = "root" if not path else scope_kind(path[-1])
         self.children, self.ops = {}, []
 
     def walk(self):
@@ -84,29 +82,15 @@ class Graph:
         return [t for t in self.tensors.values() if t.kind == "param"]
 
     def time_steps(self):
-        """{group path: sorted time indices}: the time scopes found under each parent scope."""
+        """{group: sorted time steps}, a group being (module path, layer, direction) as the loop annotated them."""
         out = {}
-        for s in self.scopes.walk():
-            steps = [int(TIME.match(c.name).group(1)) for c in s.children.values() if c.kind == "time"]
-            if steps:
-                out[s.path] = sorted(steps)
-        return out
+        for place in locate(list(self.ops.values())):
+            if place.t is not None:
+                out.setdefault(place.group, set()).add(place.t)
+        return {group: sorted(ts) for group, ts in out.items()}
 
     def __repr__(self):
         return f"Graph({len(self.ops)} ops, {len(self.tensors)} tensors, {len(self.edges)} edges)"
-
-
-def scope_kind(name):
-    return "time" if TIME.match(name) else "layer" if LAYER.match(name) else "module"
-
-
-def split_time(path):
-    """('rnn', 'l0', 't=3', 'x') -> (('rnn', 'l0'), 3, ('x',)); (path, None, ()) without a time scope."""
-    for i, name in enumerate(path):
-        m = TIME.match(name)
-        if m:
-            return path[:i], int(m.group(1)), path[i + 1:]
-    return path, None, ()
 
 
 def capture(root, module=None, names=None, grads=False):
@@ -132,7 +116,7 @@ def capture(root, module=None, names=None, grads=False):
             labels[id(p)] = name
             params.add(id(p))
 
-    nodes = _collect(root.grad_fn)
+    nodes = collect(root.grad_fn)
     key_of = {node: f"op{k}" for k, node in enumerate(nodes)}
     ops, tensors, edges, leaf_key = {}, {}, [], {}
     for node in nodes:
@@ -156,14 +140,14 @@ def capture(root, module=None, names=None, grads=False):
     return Graph(ops, {t.key: t for t in ordered}, edges, rkey, _scope_tree(ops))
 
 
-def _collect(start):
-    """Every node reachable from `start`, sorted by creation id; a released node is an error."""
+def collect(start):
+    """Every graph node reachable from `start`, sorted by creation id; a released node is an error."""
     seen, stack = {start}, [start]
     while stack:
         node = stack.pop()
-        if node._released:
+        if node.released:
             raise RuntimeError(
-                f"viz: the graph was released by backward() ({node.name} node #{node.id} has no inputs any "
+                f"viz: the graph was released by backward() ({node.label()} node #{node.id} has no inputs any "
                 "more). Draw before calling backward, or call loss.backward(retain_graph=True) to keep the "
                 "graph for drawing.")
         for t in node.inputs:
@@ -176,7 +160,7 @@ def _collect(start):
 
 def _tensor_key(t, key_of, leaf_key):
     if t.grad_fn is not None:
-        return f"{key_of[t.grad_fn]}:{t._index}"
+        return f"{key_of[t.grad_fn]}:{t.output_index}"
     key = leaf_key.get(id(t))
     if key is None:
         key = leaf_key[id(t)] = f"leaf{len(leaf_key)}"
@@ -219,19 +203,13 @@ def _scope_tree(ops):
     return root
 
 
-def _is_simple(v):
-    if isinstance(v, tuple):
-        return len(v) <= 8 and all(isinstance(x, _SIMPLE) for x in v)
-    return isinstance(v, _SIMPLE)
-
-
 def retain_grads(root):
     """Call retain_grad() on every intermediate tensor behind `root`, so that after backward each op's
     output keeps its gradient (for draw_graph(grads=True)). Returns how many tensors it marked."""
     if not isinstance(root, Tensor) or root.grad_fn is None:
         raise ValueError("viz.retain_grads: expected a tensor with a graph behind it (e.g. the loss)")
     marked = set()
-    for t in [root] + [t for node in _collect(root.grad_fn) for t in node.inputs]:
+    for t in [root] + [t for node in collect(root.grad_fn) for t in node.inputs]:
         if t.grad_fn is not None and t.requires_grad and id(t) not in marked:
             marked.add(id(t))
             t.retain_grad()

@@ -1,7 +1,8 @@
 """Small recurrent networks with random weights, for pictures: `python -m viz render ...` and the tests.
 
 `Demo` reads a random sequence with an nn.RNN / nn.LSTM / nn.GRU, reads out one number per step with a
-Linear layer inside the step's time scope, and sums the per-step squared errors into one loss:
+Linear layer (each step annotated with its `t`, so pictures line it up), and sums the per-step squared
+errors into one loss:
 
     x_t -> [rnn: layer 0 -> layer 1 ...] -> h_t -> readout -> y_t;   loss = sum_t mean((y_t - target_t)^2)
 """
@@ -26,7 +27,7 @@ class Demo(nn.Module):
         out, _ = self.rnn(x)
         losses = []
         for t in range(x.shape[0]):
-            with mg.scope(f"t={t}"):
+            with mg.annotate(t=t):
                 losses.append(((self.readout(out[t]) - targets[t]) ** 2).mean())
         return mg.stack(losses).sum()
 

@@ -7,10 +7,11 @@ replaced by the edges that reach the plumbing from step t of other layers (and f
 uses). Inputs read by the plumbing, such as the sequence x, become one node per step: x[t].
 Plumbing that nobody else uses disappears. Edges whose plumbing mixes time steps are left as they are.
 """
-from .view import Edge, Unit, _common_prefix
+from .units import Edge, Unit, common_prefix
 
 STEP_KINDS = ("cell", "elided")
 LEAF_KINDS = ("param", "leaf", "input", "const")
+OPAQUE = "opaque"                                 # a time key no step has: the plumbing is kept as it is
 
 
 def fold_plumbing(view):
@@ -41,13 +42,13 @@ def fold_plumbing(view):
                 new.setdefault((leaf, dst.key), Edge(leaf, dst.key, "param"))
             else:
                 key = _per_step(view, lu, dst, steps_of)
-                users.setdefault(key, []).append(dst.group or ())
+                users.setdefault(key, []).append(view.frames.get(dst.group, ()))
                 new.setdefault((key, dst.key), Edge(key, dst.key, "data"))
     if not removed:
         return
-    for key, groups in users.items():              # x[t] sits in the scope shared by all its readers
+    for key, groups in users.items():              # x[t] sits in the clusters all its readers share
         if "[" in key:
-            units[key].cluster = _common_prefix(groups)
+            units[key].cluster = common_prefix(groups)
     edges = [e for e in view.edges if id(e) not in removed] + list(new.values())
     view.edges = _prune(view, edges)
 
@@ -70,6 +71,8 @@ def _reach(unit, ins, units, reach):
             leaves.update(sub_leaves)
         elif s.kind in LEAF_KINDS:
             leaves[s.key] = None
+        else:                                      # a whole-layer node: what it feeds is not a step's plumbing
+            by_t.setdefault(OPAQUE, {})
     return shared if shared is not None else (by_t, leaves)
 
 

@@ -12,34 +12,37 @@ import sys
 
 from minigrad import Tensor
 
-from .capture import _collect, split_time
+from .capture import collect
+from .steps import group_name, locate
 
 
 def step_states(root, retain=True):
-    """{'rnn/l0': [h_0, h_1, ...], ...}: per layer (and direction), the hidden state each time step hands on,
-    in time order. Found in the graph behind `root` from the 't=k' scopes: of the tensors a step passes out,
-    the last one it made (h, not c, for an LSTM). `retain`: call retain_grad() on each, so that backward
-    keeps their gradients. Call it before backward."""
+    """{'rnn/layer 0': [h_0, h_1, ...], ...}: per layer (and direction), the hidden state each time step hands
+    on, in time order. Found in the graph behind `root` from the time steps the recurrent loop annotates
+    (`node.meta['t']`): of the tensors a step passes out, the last one it made (h, not c, for an LSTM).
+    `retain`: call retain_grad() on each, so that backward keeps their gradients. Call it before backward."""
     if not isinstance(root, Tensor) or root.grad_fn is None:
         raise ValueError("viz.step_states: expected a tensor with a graph behind it (e.g. the loss)")
-    step_of = {}
+    nodes = collect(root.grad_fn)
+    step_of = {node: (p.group, p.t) for node, p in zip(nodes, locate(nodes))}
     leaving = {}                                   # (group, t) -> {id: tensor} passed out of the step
-    for node in _collect(root.grad_fn):
-        step_of[node] = split_time(node.scope)[:2]
-    for node in step_of:
+    for node in nodes:
         for t in node.inputs:
             src = t.grad_fn
             if src is not None and step_of[src][1] is not None and step_of[src] != step_of[node]:
                 leaving.setdefault(step_of[src], {})[id(t)] = t
-    if root.grad_fn is not None and step_of[root.grad_fn][1] is not None:
+    if step_of[root.grad_fn][1] is not None:
         leaving.setdefault(step_of[root.grad_fn], {})[id(root)] = root
+    first = {}                                     # groups in the order their first node was made
+    for node in nodes:
+        first.setdefault(step_of[node][0], node.id)
     states = {}
-    for (group, t), tensors in sorted(leaving.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        h = max(tensors.values(), key=lambda x: (x.grad_fn.id, -x._index))
-        states.setdefault("/".join(group), []).append(h)
+    for (group, t), tensors in sorted(leaving.items(), key=lambda kv: (first[kv[0][0]], kv[0][1])):
+        h = max(tensors.values(), key=lambda x: (x.grad_fn.id, -x.output_index))
+        states.setdefault(group_name(group), []).append(h)
     if not states:
-        raise ValueError("viz.step_states: no time-step scopes ('t=0', 't=1', ...) found in the graph; "
-                         "recurrent layers open them, or wrap each step in `with mg.scope(f't={t}')`")
+        raise ValueError("viz.step_states: no time steps found in the graph; recurrent layers annotate them, "
+                         "and a loop of your own can wrap each step in `with mg.annotate(t=t): ...`")
     if retain:
         for hs in states.values():
             for h in hs:

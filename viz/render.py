@@ -5,7 +5,8 @@ import warnings
 
 import graphviz
 
-from .capture import TIME, capture
+from .capture import capture
+from .steps import Frame
 from .view import build_view
 
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
@@ -13,7 +14,7 @@ RANKDIRS = ("LR", "TB", "BT", "RL")
 LONG = 300                                         # time steps: past this, draw_graph suggests max_steps
 BIG = 400                                          # units: past this, dot's iterations are bounded
 BUS_MIN = 3                                        # a unit feeding this many steps gets a bus
-STEPS = ("<steps>",)                                # the cluster that holds time steps of the top level
+STEPS = (Frame("row", "<steps>", "", None),)       # the cluster that holds time steps of the top level
 FONT = "Helvetica"
 # parameters: one colour each (node border and every edge out of it)
 PARAM_COLOURS = ("#2b6cb0", "#c05621", "#2f855a", "#805ad5", "#b83280", "#975a16", "#2c7a7b", "#c53030")
@@ -23,6 +24,7 @@ RAMP = ((0.0, (236, 241, 247)), (0.3, (255, 237, 160)), (0.6, (253, 141, 60)), (
 STYLE = {
     "op": dict(fillcolor="#eef3fb", color="#8aa4c8"),
     "cell": dict(fillcolor="#fdebd0", color="#c98a2e", style="rounded,filled,bold", fontsize="12", margin="0.15,0.08"),
+    "layer": dict(fillcolor="#fdebd0", color="#c98a2e", style="filled,bold", fontsize="12", margin="0.25,0.12"),
     "param": dict(fillcolor="#ffffff", style="filled", penwidth="2"),
     "leaf": dict(fillcolor="#ffffff", style="filled", penwidth="2"),
     "input": dict(fillcolor="#f2f2f2", style="filled", color="#777777"),
@@ -103,7 +105,7 @@ def to_digraph(view, grads=False, rankdir="LR"):
             body.append(depth + "}\n")
             continue
         if path:
-            body.append(depth[:-1] + f"\tsubgraph {_quote('cluster_' + '/'.join(path))} {{\n")
+            body.append(depth[:-1] + f"\tsubgraph {_quote('cluster_' + '/'.join(f.key for f in path))} {{\n")
             body.append(depth + "\t" + _attrs(_cluster_style(view, path), sep="; ") + "\n")
             stack.append((path, 1))
         for key in members.get(path, []):
@@ -122,7 +124,7 @@ def to_digraph(view, grads=False, rankdir="LR"):
             body.append("\t{rank=same; " + "; ".join(map(_quote, columns[t])) + "}\n")
     if scale is not None:
         body.append("\t" + _legend(scale, any(u.grad_norm is None for u in view.units.values()
-                                                if u.kind in ("op", "cell"))) + "\n")
+                                                if u.kind in ("op", "cell", "layer"))) + "\n")
     return dot
 
 
@@ -220,8 +222,8 @@ def _cluster_tree(view):
             members.setdefault(path, [])
             path = parent
     for kids in children.values():                 # time steps in time order, the rest as they came
-        kids.sort(key=lambda p: int(TIME.match(p[-1]).group(1)) if TIME.match(p[-1]) else -1)
-    top = [p for p in children.get((), []) if TIME.match(p[-1])]
+        kids.sort(key=lambda p: p[-1].t if p[-1].kind == "time" else -1)
+    top = [p for p in children.get((), []) if p[-1].kind == "time"]
     if top:                                        # top-level steps: one borderless row that holds them
         children[()] = [p for p in children[()] if p not in top] + [STEPS]
         children[STEPS] = top
@@ -233,26 +235,25 @@ def _cluster_tree(view):
 def _cluster_style(view, path):
     if path == STEPS:
         return dict(label="", style="invis")
-    name = path[-1]
-    if TIME.match(name):
-        label = "each step t" if view.rolled else name
+    frame = path[-1]
+    if frame.kind == "time":
+        label = "each step t" if view.rolled else frame.title
         return dict(label=label, style="rounded,dashed" if view.rolled else "rounded", color="#9a9a9a",
                     fontsize="10", fontcolor="#555555")
-    if name[:1] == "l" and name[1:].split("_")[0].isdigit():
-        label = "layer " + name[1:].replace("_reverse", " (reverse)")
-        return dict(label=label, style="rounded,filled", fillcolor="#f6f6f6", color="#c8c8c8", fontsize="11")
-    return dict(label=name, style="rounded", color="#7a7a7a", fontsize="12")
+    if frame.kind == "layer":
+        return dict(label=frame.title, style="rounded,filled", fillcolor="#f6f6f6", color="#c8c8c8", fontsize="11")
+    return dict(label=frame.title, style="rounded", color="#7a7a7a", fontsize="12")
 
 
 def _node(unit, colours, scale):
     kind = "scalar" if unit.key.startswith("const:") else unit.kind
     attrs = dict(STYLE.get(kind, {}))
-    attrs["label"] = unit.label if kind != "cell" or not unit.info else f"{unit.label}\n{unit.info}"
+    attrs["label"] = unit.label if kind not in ("cell", "layer") or not unit.info else f"{unit.label}\n{unit.info}"
     if unit.kind in ("param", "leaf"):
         attrs["color"] = attrs["fontcolor"] = colours[unit.key]
     if unit.info:
         attrs["tooltip"] = unit.info
-    if scale is not None and unit.kind in ("op", "cell", "param", "leaf", "output"):
+    if scale is not None and unit.kind in ("op", "cell", "layer", "param", "leaf", "output"):
         if unit.grad_norm is None:
             attrs["fillcolor"] = "#ffffff"
         else:

@@ -1,50 +1,33 @@
 """What to draw: a captured Graph reduced to units (boxes), clusters and edges for one choice of options.
 
-Ops inside a time scope 't=k' belong to step k of their group (the scope above it, e.g. ('lstm', 'l0')).
-- detail='cell' collapses each step's ops into one 'cell' unit; detail='op' keeps one unit per op.
+Where an op sits comes from the facts the recurrent loop recorded on it (viz.steps): its group (module,
+layer, direction) and its time step t. Scope names are never read.
+- detail='cell' collapses each step's ops into one 'cell' unit named from the `cell` fact ('LSTM cell');
+  detail='op' keeps one unit per op. A layer run as one node (granularity 'layer', `unroll=False`) is one
+  'layer' unit at either detail.
 - rolled=True folds every step of a group onto one representative step; edges from step to step become
   a recurrent edge through a 'delay' unit (the textbook circuit diagram).
 - max_steps=k keeps the first and last k steps of each group and replaces the rest by one 'elided' unit.
 Leaves (parameters, inputs) are drawn once, outside the time clusters; the output is drawn after its op.
 """
-from .capture import split_time
+from .fold import fold_plumbing
+from .steps import group_frames, locate, split_frames, time_frame
+from .units import Edge, Unit, common_prefix, shape_text
 
-CELL_NAMES = {"LSTMCell": "LSTM cell", "GRUCell": "GRU cell", "RNNCell": "RNN cell"}
-PLUMBING = ("GetItem", "Reshape", "Unbind", "Split", "Permute", "Cast")
+PLUMBING = ("GetItem", "Reshape", "Unbind", "Split", "Permute", "Cast")   # left out of a step's description
+GATES = {"LSTM": "ifgo", "GRU": "rzn"}          # the pieces of the built-in cells' gate split, in order
 SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
-
-
-class Unit:
-    """A drawn box. kind: 'op' | 'cell' | 'param' | 'leaf' | 'const' | 'output' | 'elided' | 'delay'."""
-    __slots__ = ("key", "kind", "label", "cluster", "ops", "grad_norm", "info", "group", "t")
-
-    def __init__(self, key, kind, label, cluster, info="", group=None, t=None):
-        self.key, self.kind, self.label, self.cluster, self.info = key, kind, label, tuple(cluster), info
-        self.group, self.t = group, t    # units of a time step (or of elided steps): the group's path, the step
-        self.ops, self.grad_norm = [], None
-
-    def __repr__(self):
-        return f"Unit({self.key}, {self.kind}, {self.label!r}, in {'/'.join(self.cluster)!r})"
-
-
-class Edge:
-    """kind: 'data' | 'param' (from a parameter) | 'recurrent' (step to step) | 'delay' | 'elided'."""
-    __slots__ = ("src", "dst", "kind", "label")
-
-    def __init__(self, src, dst, kind, label=""):
-        self.src, self.dst, self.kind, self.label = src, dst, kind, label
-
-    def __repr__(self):
-        return f"Edge({self.src} -> {self.dst}, {self.kind}, {self.label!r})"
+UNROLL_NOTE = "unroll=True draws its steps"
 
 
 class View:
-    """`units` (key -> Unit), `edges`, `steps` ({group path: [time-cluster path or elided unit key, in time
-    order]}), and the options it was built with."""
+    """`units` (key -> Unit), `edges`, `steps` ({group: [time-step frames or elided unit key, in time order]}),
+    `frames` ({group: the clusters around it}), `rep` (rolled: {group: the step drawn}) and the options."""
 
     def __init__(self, graph, detail, rolled, max_steps):
         self.graph, self.detail, self.rolled, self.max_steps = graph, detail, rolled, max_steps
-        self.units, self.edges, self.steps, self._seen = {}, [], {}, set()
+        self.units, self.edges, self.steps, self.frames, self.rep = {}, [], {}, {}, {}
+        self._seen, self._ids = set(), {}
 
     def add_unit(self, unit):
         return self.units.setdefault(unit.key, unit)
@@ -55,6 +38,16 @@ class View:
             self._seen.add(ident)
             self.edges.append(Edge(src, dst, kind, label))
 
+    def group_id(self, group):
+        """A group as a unique piece of a unit key: its clusters' keys ('rnn/layer0_reverse')."""
+        name = self._ids.get(group)
+        if name is None:
+            name = "/".join(f.key for f in self.frames[group])
+            if name in self._ids.values():
+                name += f"#{len(self._ids)}"
+            self._ids[group] = name
+        return name
+
 
 def build_view(graph, detail="op", rolled=False, max_steps=None):
     """The units and edges to draw for `graph` (see the module docstring for the options)."""
@@ -63,63 +56,70 @@ def build_view(graph, detail="op", rolled=False, max_steps=None):
     if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
         raise ValueError(f"viz: max_steps must be a positive int (the steps kept at each end), got {max_steps!r}")
     view = View(graph, detail, rolled, max_steps)
-    where = {k: split_time(op.scope) for k, op in graph.ops.items()}
+    where = dict(zip(graph.ops, locate(list(graph.ops.values()))))      # op key -> Place
     steps = {}                                        # group -> {t: [op keys in creation order]}
-    for k, (group, t, _) in where.items():
-        if t is not None:
-            steps.setdefault(group, {}).setdefault(t, []).append(k)
-    keep, twin = _choose_steps(view, graph, steps)
+    for k, p in where.items():
+        if p.group is not None:
+            view.frames.setdefault(p.group, group_frames(p.group))
+        if p.t is not None:
+            steps.setdefault(p.group, {}).setdefault(p.t, []).append(k)
+    keep, twin = _choose_steps(view, graph, steps, where)
     unit_of = {}
     for k, op in graph.ops.items():
-        group, t, rest = where[k]
-        if t is None:
-            unit_of[k] = _op_unit(view, op, op.scope).key
-        elif not rolled and t not in keep[group]:
-            unit_of[k] = f"elided:{'/'.join(group)}"
+        p = where[k]
+        if p.t is None and p.group is not None and p.meta.get("granularity") == "layer":
+            unit = view.add_unit(Unit("layer:" + view.group_id(p.group), "layer", "", view.frames[p.group]))
+            unit.ops.append(k)
+            unit_of[k] = unit.key
+        elif p.t is None:
+            unit_of[k] = _op_unit(view, op, p.frames).key
+        elif not rolled and p.t not in keep[p.group]:
+            unit_of[k] = "elided:" + view.group_id(p.group)
         elif detail == "cell":
-            path = group + (f"t={keep[group][0] if rolled else t}",)
-            unit = view.add_unit(Unit("cell:" + "/".join(path), "cell", "", path, group=group, t=t))
-            if not rolled or t == keep[group][0]:
+            t = view.rep[p.group] if rolled else p.t
+            key = f"cell:{view.group_id(p.group)}/t{t}"
+            unit = view.add_unit(Unit(key, "cell", "", view.frames[p.group] + (time_frame(t),), group=p.group, t=p.t))
+            if not rolled or p.t == t:
                 unit.ops.append(k)
             unit_of[k] = unit.key
         else:
             target = graph.ops[twin[k]] if rolled and k in twin else None if rolled else op
             if target is not None:
-                unit_of[k] = _op_unit(view, target, target.scope, group, where[target.key][1]).key
+                tp = where[target.key]
+                unit_of[k] = _op_unit(view, target, tp.frames, tp.group, tp.t).key
     for unit in view.units.values():
-        if unit.kind == "cell":
-            unit.label, unit.info = _cell_label([graph.ops[k] for k in unit.ops])
+        if unit.kind in ("cell", "layer"):
+            unit.label, unit.info = _cell_label(unit, [graph.ops[k] for k in unit.ops], where)
     _add_edges(view, graph, where, unit_of, steps)
     _add_output(view, graph, unit_of)
     _grad_norms(view, graph, unit_of)
     if detail == "cell":
-        from .fold import fold_plumbing
         fold_plumbing(view)
     return view
 
 
-def _choose_steps(view, graph, steps):
+def _choose_steps(view, graph, steps, where):
     """Per group, the kept time steps (rolled: only the representative one) and, rolled, each op's twin
-    in the representative step (same place in the sub-scope, same name, same occurrence number)."""
+    in the representative step (same place in the sub-scope, same op, same occurrence number)."""
     keep, twin = {}, {}
     for group, by_t in steps.items():
-        ts = sorted(by_t)
+        ts, frames = sorted(by_t), view.frames[group]
         if view.rolled:                            # the step that ran last: its state came from a full step
-            r = max(ts, key=lambda t: int(by_t[t][0][2:]))
-            keep[group] = [r]
-            view.steps[group] = [group + (f"t={r}",)]
-            sig = {s: k for k, s in _signatures(graph, by_t[r]).items()}
+            r = max(ts, key=lambda t: graph.ops[by_t[t][0]].id)
+            keep[group], view.rep[group] = [r], r
+            view.steps[group] = [frames + (time_frame(r),)]
+            sig = {s: k for k, s in _signatures(graph, by_t[r], where).items()}
             for t in ts:
-                for k, s in _signatures(graph, by_t[t]).items():
+                for k, s in _signatures(graph, by_t[t], where).items():
                     if s in sig:
                         twin[k] = sig[s]
             continue
         k = view.max_steps
-        order = [group + (f"t={t}",) for t in ts]
+        order = [frames + (time_frame(t),) for t in ts]
         if k is not None and len(ts) > 2 * k + 1:
             gone = ts[k:len(ts) - k]
-            eid = f"elided:{'/'.join(group)}"
-            view.add_unit(Unit(eid, "elided", f"⋯ {len(gone)} steps ⋯\nt={gone[0]} … t={gone[-1]}", group,
+            eid = "elided:" + view.group_id(group)
+            view.add_unit(Unit(eid, "elided", f"⋯ {len(gone)} steps ⋯\nt={gone[0]} … t={gone[-1]}", frames,
                                f"{gone[0]}…{gone[-1]}", group=group, t=gone[0]))
             keep[group] = set(ts[:k] + ts[len(ts) - k:])
             order = order[:k] + [eid] + order[len(ts) - k:]
@@ -129,11 +129,10 @@ def _choose_steps(view, graph, steps):
     return keep, twin
 
 
-def _signatures(graph, keys):
+def _signatures(graph, keys, where):
     seen, out = {}, {}
     for k in keys:
-        op = graph.ops[k]
-        base = (split_time(op.scope)[2], op.name)
+        base = (where[k].rest, graph.ops[k].name)
         seen[base] = n = seen.get(base, -1) + 1
         out[k] = base + (n,)
     return out
@@ -147,29 +146,30 @@ def _op_unit(view, op, cluster, group=None, t=None):
     return unit
 
 
-def _cell_label(ops):
-    """'LSTM cell' etc. from a fused cell op or from the gate ops of a fine-grained cell; otherwise what
-    the step does: its sub-modules and ops (without the indexing), e.g. 'readout, Sub, Pow, Mean'."""
-    names = [op.name for op in ops]
-    n = len(names)
-    for name in names:
-        if name in CELL_NAMES:
-            return CELL_NAMES[name], f"{n} ops" if n > 1 else ""
-    sig, tanh, relu = names.count("Sigmoid"), names.count("Tanh"), names.count("ReLU")
-    gates = {op.n_out for op in ops if op.name == "Split"}   # chunk(4): i f g o; chunk(3): r z n
-    kind = ("LSTM cell" if 4 in gates or (not gates and sig >= 2 and tanh >= 2) else
-            "GRU cell" if 3 in gates or (not gates and sig == 2 and tanh == 1) else
-            "RNN cell" if sig == 0 and tanh + relu == 1 else None)
-    if kind is None:
-        parts = [split_time(op.scope)[2][:1] or (op.name,) for op in ops]
-        distinct = [p[0] for p in dict.fromkeys(parts) if p[0] not in PLUMBING] or names[:1]
-        kind = ", ".join(distinct[:4]) + (", …" if len(distinct) > 4 else "")
-    return kind, f"{n} ops" if n > 1 else ""
+def _cell_label(unit, ops, where):
+    """A cell is named by its `cell` fact ('LSTM cell', 'Peephole cell'); a step without one by what it
+    does: its sub-modules and ops (without the indexing), e.g. 'readout, Sub, Pow, Mean'. A whole-layer
+    node names itself ('LSTM layer (50 steps)')."""
+    n = len(ops)
+    more = f"{n} ops" if n > 1 else ""
+    cell = next((where[op.key].meta["cell"] for op in ops if where[op.key].meta.get("cell")), None)
+    if unit.kind == "layer":
+        own = [op.label for op in ops if op.label != op.name]
+        return (own[0] if own else f"{cell or 'recurrent'} layer"), "\n".join(filter(None, (more, UNROLL_NOTE)))
+    if cell is not None:
+        return f"{cell} cell", more
+    parts = [where[op.key].rest[0] if where[op.key].rest else op.label
+             for op in ops if where[op.key].rest or op.name not in PLUMBING]
+    distinct = list(dict.fromkeys(parts)) or [op.label for op in ops[:1]]
+    return ", ".join(distinct[:4]) + (", …" if len(distinct) > 4 else ""), more
 
 
 def op_label(op):
-    """'GetItem [3]', 'Sum axis=0', or just the op name."""
+    """How the op names itself (`node.label()`); a plain class name gets its telling argument:
+    'GetItem [3]', 'Sum axis=0'."""
     a = op.attrs
+    if op.label != op.name:
+        return op.label
     if op.name == "GetItem" and "index" in a:
         return f"{op.name} {format_index(a['index'])}"
     if a.get("axis") is not None:
@@ -193,13 +193,17 @@ def format_index(index):
     return "[" + ", ".join(out) + "]"
 
 
+def _recurrent(s, d):
+    """An edge from place s to place d carries state from one step of a group to another."""
+    return d.t is not None and s.group == d.group and s.t not in (None, d.t)
+
+
 def _state_names(graph, where, crossing):
     """Name the tensors a step passes to another step: the last one made is 'h', the one before 'c'."""
     by_step = {}
     for tkey in crossing:
-        tn = graph.tensors[tkey]
-        group, t, _ = where[tn.op]
-        by_step.setdefault((group, t), []).append(tkey)
+        p = where[graph.tensors[tkey].op]
+        by_step.setdefault((p.group, p.t), []).append(tkey)
     names = {}
     for keys in by_step.values():
         keys.sort(key=lambda k: (int(graph.tensors[k].op[2:]), -graph.tensors[k].index))
@@ -212,42 +216,37 @@ def _add_edges(view, graph, where, unit_of, steps):
     units, rolled, fine = view.units, view.rolled, view.detail == "op" and not view.rolled
     crossing = set()
     for op in graph.ops.values():
-        dg, dt, _ = where[op.key]
         for tkey in op.inputs:
             src = graph.tensors[tkey].op
-            if src is not None and dt is not None and where[src][0] == dg and where[src][1] not in (None, dt):
+            if src is not None and _recurrent(where[src], where[op.key]):
                 crossing.add(tkey)
     names = _state_names(graph, where, crossing)
-    kinds = {"steps": steps, "rolled": rolled}                           # step -> cell kind, for naming the gates
     leaf_users = {}
     for op in graph.ops.values():
-        dst = unit_of.get(op.key)
-        dg, dt, _ = where[op.key]
-        if dst is None or (rolled and dt is not None and view.steps[dg][0][-1] != f"t={dt}"):
+        dst, d = unit_of.get(op.key), where[op.key]
+        if dst is None or (rolled and d.t is not None and d.t != view.rep[d.group]):
             continue                                   # rolled: only the representative step's inputs
         for slot, tkey in enumerate(op.inputs):
             tn = graph.tensors[tkey]
             if tn.op is None:
                 _leaf_edge(view, tn, dst, slot, leaf_users)
                 continue
-            src = unit_of.get(tn.op)
-            sg, st, _ = where[tn.op]
-            if src is None or (rolled and st is not None and view.steps[sg][0][-1] != f"t={st}"
-                               and (sg != dg or dt is None)):
+            src, s = unit_of.get(tn.op), where[tn.op]
+            if src is None or (rolled and s.t is not None and s.t != view.rep[s.group]
+                               and (s.group != d.group or d.t is None)):
                 continue                               # rolled: outputs come from the representative step only
-            recurrent = dt is not None and where[tn.op][0] == dg and where[tn.op][1] not in (None, dt)
+            recurrent = _recurrent(s, d)
             if src == dst and (not recurrent or units[src].kind == "elided"):
                 continue
             kind = ("elided" if "elided" in (units[src].kind, units[dst].kind) else
                     "recurrent" if recurrent else "data")
             label = ""
             if recurrent:
-                label = names[tkey] + ("" if rolled else str(where[tn.op][1]).translate(SUBSCRIPT))
+                label = names[tkey] + ("" if rolled else str(s.t).translate(SUBSCRIPT))
             elif graph.ops[tn.op].n_out > 1 and units[src].kind == "op":
-                label = _piece_label(graph, where, tn, kinds)
+                label = _piece_label(graph, where, tn, steps, rolled)
             if recurrent and rolled:
-                group = where[tn.op][0]
-                delay = view.add_unit(Unit(f"delay:{src}:{names[tkey]}", "delay", "delay\n1 step", group,
+                delay = view.add_unit(Unit(f"delay:{src}:{names[tkey]}", "delay", "delay\n1 step", view.frames[s.group],
                                            f"{names[tkey]} waits one time step"))
                 view.add_edge(src, delay.key, "recurrent", names[tkey])
                 view.add_edge(delay.key, dst, "delay", f"{names[tkey]}(t−1)")
@@ -255,24 +254,20 @@ def _add_edges(view, graph, where, unit_of, steps):
             view.add_edge(src, dst, kind, label, ident=(src, dst, tkey, slot) if fine else None)
     for tkey, users in leaf_users.items():       # a leaf sits where its users are, outside their time
         unit = units[tkey]                         # steps unless it is data that one step alone reads
-        group, t, _ = split_time(_common_prefix([units[u].cluster for u in users]))
-        local = t is not None and not rolled and unit.kind in ("input", "const")
-        unit.cluster = group + (f"t={t}",) if local else group
-        unit.t = t if local else None
+        outside, step = split_frames(common_prefix([units[u].cluster for u in users]))
+        local = step is not None and not rolled and unit.kind in ("input", "const")
+        unit.cluster = outside + (step,) if local else outside
+        unit.t = step.t if local else None
 
 
-def _piece_label(graph, where, tn, kinds):
+def _piece_label(graph, where, tn, steps, rolled):
     """Which piece of a multi-output op an edge carries: the gate (i f g o, r z n) or the index [t]."""
-    op = graph.ops[tn.op]
-    group, t, _ = where[op.key]
-    if op.name == "Split" and t is not None:
-        step = (group, t)
-        if step not in kinds:
-            kinds[step] = _cell_label([graph.ops[k] for k in kinds["steps"][group][t]])[0]
-        gates = {"LSTM cell": "ifgo", "GRU cell": "rzn"}.get(kinds[step], "")
+    op, p = graph.ops[tn.op], where[tn.op]
+    if p.t is not None:
+        gates = GATES.get(p.meta.get("cell"), "")
         if len(gates) == op.n_out:
             return gates[tn.index]
-    return "[t]" if kinds["rolled"] and t is None and op.n_out == len(kinds["steps"].get(group, ())) else f"[{tn.index}]"
+    return "[t]" if rolled and p.t is None and op.n_out == len(steps.get(p.group, ())) else f"[{tn.index}]"
 
 
 def _leaf_edge(view, tn, dst, slot, leaf_users):
@@ -304,7 +299,7 @@ def _add_output(view, graph, unit_of):
     text = tn.name or ("loss" if tn.size == 1 else "output")
     value = tn.value
     label = f"{text} = {value:.4g}" if value is not None else f"{text}\n{shape_text(tn.shape)}"
-    unit = view.add_unit(Unit("output", "output", label, split_time(view.units[src].cluster)[0],
+    unit = view.add_unit(Unit("output", "output", label, split_frames(view.units[src].cluster)[0],
                               f"output {tn.dtype}{list(tn.shape)}"))
     unit.grad_norm = tn.grad_norm
     view.add_edge(src, "output", "data")
@@ -316,25 +311,9 @@ def _grad_norms(view, graph, unit_of):
         if tn.op is None or tn.grad_norm is None:
             continue
         src = unit_of.get(tn.op)
-        if src is None or view.units[src].kind not in ("op", "cell") or tn.op not in view.units[src].ops:
+        if src is None or view.units[src].kind not in ("op", "cell", "layer") or tn.op not in view.units[src].ops:
             continue
         leaves = tn.key == graph.root or any(unit_of.get(c) != src for c in tn.consumers)
         unit = view.units[src]
         if leaves and (unit.grad_norm is None or tn.grad_norm > unit.grad_norm):
             unit.grad_norm = tn.grad_norm
-
-
-def _common_prefix(paths):
-    first = paths[0]
-    n = len(first)
-    for p in paths[1:]:
-        n = min(n, len(p))
-        for i in range(n):
-            if p[i] != first[i]:
-                n = i
-                break
-    return first[:n]
-
-
-def shape_text(shape):
-    return "×".join(map(str, shape)) if shape else "scalar"
