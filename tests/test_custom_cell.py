@@ -127,3 +127,19 @@ def _nodes(t):
         seen.add(n)
         stack.extend(i.grad_fn for i in n.inputs)
     return seen
+
+
+def test_the_readme_recurrent_layers_section_runs(tmp_path, monkeypatch):
+    """The README's code for recurrent layers, the two paths and the custom cell runs as printed."""
+    pytest.importorskip("graphviz")
+    import pathlib
+    import re
+    text = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+    section = text[text.index("## Recurrent layers"):text.index("## Checkpoints")]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) >= 3
+    monkeypatch.chdir(tmp_path)
+    scope = {}
+    exec("import minigrad as mg\nfrom minigrad import nn\nimport viz\n" + "\n".join(blocks), scope)
+    assert scope["out"].shape == (10, 3, 32) and scope["h_n"].shape == (4, 3, 16)
+    assert "MGU cell" in (tmp_path / "mgu.svg").read_text()
