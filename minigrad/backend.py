@@ -1,12 +1,17 @@
-"""Array backends: NumPy for device "cpu", CuPy for device "cuda".
+"""Array backends: NumPy for device "cpu", CuPy for device "cuda": array modules, devices, dtypes, random numbers.
 
 This is the only module that names numpy or cupy. Everything else asks for the
 array module of its data (`xp = array_module(x)`) so the same code runs on both.
 CuPy is imported the first time a CUDA device is asked for, never before.
+Numeric kernels live beside the ops that use them, not here.
 """
-import warnings
+import contextlib
+from typing import Any, ContextManager, Optional, Sequence, Tuple, Union
 
 import numpy
+
+Array = Any                       # a numpy.ndarray on "cpu", a cupy.ndarray on "cuda" (for type hints)
+DType = numpy.dtype
 
 float32 = numpy.dtype("float32")
 float64 = numpy.dtype("float64")
@@ -23,7 +28,7 @@ CUPY_HELP = ("CUDA device requested but CuPy is not available ({reason}). Instal
              "pip install cupy-cuda13x (CUDA 13).")
 
 
-def _import_cupy():
+def _import_cupy() -> Any:
     global _cupy
     if _cupy is None:
         try:
@@ -35,7 +40,7 @@ def _import_cupy():
     return _cupy
 
 
-def cuda_is_available():
+def cuda_is_available() -> bool:
     """True when CuPy imports and sees at least one GPU."""
     try:
         _import_cupy()
@@ -46,7 +51,7 @@ def cuda_is_available():
 
 # ----------------------------------------------------------------------------- devices
 
-def normalize_device(device):
+def normalize_device(device: Optional[str]) -> str:
     """'cpu' | 'cuda' | 'cuda:0' | None -> 'cpu' or 'cuda'."""
     if device is None:
         return "cpu"
@@ -58,7 +63,7 @@ def normalize_device(device):
     raise ValueError(f"device: expected 'cpu' or 'cuda', got {device!r}")
 
 
-def to_arguments(device, dtype, op="to"):
+def to_arguments(device: Any, dtype: Any, op: str = "to") -> Tuple[Optional[str], Optional[DType]]:
     """The arguments of `x.to(...)` -> (device or None, dtype or None), normalized.
 
     `to('cuda')`, `to(mg.float64)` and `to('cuda', mg.float64)` all work, as in PyTorch."""
@@ -71,27 +76,29 @@ def to_arguments(device, dtype, op="to"):
     return (None if device is None else normalize_device(device)), (None if dtype is None else as_dtype(dtype))
 
 
-def xp_for(device):
+def xp_for(device: Optional[str]) -> Any:
     """The array module (numpy or cupy) that holds data for `device`."""
     return numpy if normalize_device(device) == "cpu" else _import_cupy()
 
 
-def array_module(x):
+def array_module(x: Any) -> Any:
     """The array module of array `x`: cupy for CuPy arrays, numpy otherwise."""
     if _cupy is not None and isinstance(x, _cupy.ndarray):
         return _cupy
     return numpy
 
 
-def device_of(x):
+def device_of(x: Any) -> str:
+    """The device of array `x`: "cuda" for CuPy arrays, "cpu" otherwise."""
     return "cuda" if _cupy is not None and isinstance(x, _cupy.ndarray) else "cpu"
 
 
-def is_array(x):
+def is_array(x: Any) -> bool:
+    """True for NumPy and CuPy arrays."""
     return isinstance(x, numpy.ndarray) or (_cupy is not None and isinstance(x, _cupy.ndarray))
 
 
-def to_device(x, device):
+def to_device(x: Array, device: str) -> Array:
     """Copy array `x` to `device` (returns `x` itself when it is already there)."""
     device = normalize_device(device)
     if device_of(x) == device:
@@ -101,7 +108,7 @@ def to_device(x, device):
     return _import_cupy().asarray(x)
 
 
-def host_array(data, dtype=None):
+def host_array(data: Any, dtype: Any = None) -> Array:
     """A NumPy array from Python data: floats take the default dtype, ints int64, unless `dtype`."""
     if dtype is not None:
         return numpy.asarray(data, dtype=dtype)
@@ -118,14 +125,14 @@ def host_array(data, dtype=None):
     return arr
 
 
-def to_numpy(x):
+def to_numpy(x: Array) -> Array:
     """A NumPy array with the values of `x` (a host copy for CuPy arrays)."""
     return _cupy.asnumpy(x) if device_of(x) == "cuda" else numpy.asarray(x)
 
 
 # ----------------------------------------------------------------------------- dtypes
 
-def as_dtype(dtype):
+def as_dtype(dtype: Any) -> DType:
     """Accept mg.float32, numpy dtypes, their names, or Python float/int/bool."""
     try:
         return numpy.dtype(dtype)
@@ -133,11 +140,12 @@ def as_dtype(dtype):
         raise TypeError(f"dtype: expected a NumPy dtype or its name, got {dtype!r}") from None
 
 
-def default_dtype():
+def default_dtype() -> DType:
+    """The dtype of floating tensors made from Python numbers."""
     return _default_dtype
 
 
-def set_default_dtype(dtype):
+def set_default_dtype(dtype: Any) -> None:
     """Set the dtype of floating tensors made from Python numbers (float32 unless changed)."""
     global _default_dtype
     dtype = as_dtype(dtype)
@@ -146,20 +154,21 @@ def set_default_dtype(dtype):
     _default_dtype = dtype
 
 
-def is_floating(dtype):
+def is_floating(dtype: DType) -> bool:
+    """True for floating point dtypes."""
     return dtype.kind == "f"
 
 
 # ----------------------------------------------------------------------------- random numbers
 
-def manual_seed(seed):
+def manual_seed(seed: int) -> None:
     """Seed the generators of every device (CPU now, CUDA when first used)."""
     global _seed
     _seed = int(seed)
     _generators.clear()
 
 
-def generator(device):
+def generator(device: str) -> Any:
     """The random generator of `device`, created from the last manual_seed."""
     device = normalize_device(device)
     gen = _generators.get(device)
@@ -172,11 +181,14 @@ def generator(device):
     return gen
 
 
-def random_normal(shape, dtype, device):
+def random_normal(shape: Tuple[int, ...], dtype: DType, device: str) -> Array:
+    """Standard normal samples from the generator of `device`."""
     return generator(device).standard_normal(shape, dtype=dtype)
 
 
-def random_uniform(shape, dtype, device, low=0.0, high=1.0):
+def random_uniform(shape: Tuple[int, ...], dtype: DType, device: str, low: float = 0.0,
+                   high: float = 1.0) -> Array:
+    """Uniform samples in [low, high) from the generator of `device`."""
     gen = generator(device)
     if normalize_device(device) == "cpu":
         u = gen.random(shape, dtype=dtype)
@@ -188,124 +200,62 @@ def random_uniform(shape, dtype, device, low=0.0, high=1.0):
     return u
 
 
-def random_integers(low, high, shape, device):
+def random_integers(low: int, high: int, shape: Tuple[int, ...], device: str) -> Array:
+    """int64 samples in [low, high) from the generator of `device`."""
     gen = generator(device)
     if normalize_device(device) == "cpu":
         return gen.integers(low, high, size=shape, dtype=numpy.int64)
     return gen.randint(low, high, size=shape, dtype=numpy.int64)
 
 
-def fixed_normal(shape, dtype, device, seed):
+def fixed_normal(shape: Tuple[int, ...], dtype: DType, device: str, seed: int) -> Array:
     """Normal samples from a private generator seeded by `seed` (leaves the global generators alone)."""
     host = numpy.random.default_rng(seed).standard_normal(shape).astype(dtype)
     return to_device(host, device)
 
 
-def get_rng_state(device="cpu"):
+def get_rng_state(device: str = "cpu") -> dict:
     """The CPU generator's state as JSON-able data (for checkpoints)."""
     if normalize_device(device) != "cpu":
         raise NotImplementedError("get_rng_state: only the CPU generator's state can be saved")
     return generator("cpu").bit_generator.state
 
 
-def set_rng_state(state, device="cpu"):
+def set_rng_state(state: dict, device: str = "cpu") -> None:
+    """Restore the CPU generator's state saved by get_rng_state()."""
     if normalize_device(device) != "cpu":
         raise NotImplementedError("set_rng_state: only the CPU generator's state can be restored")
     generator("cpu").bit_generator.state = state
 
 
-# ----------------------------------------------------------------------------- helpers for ops
+# ----------------------------------------------------------------------------- for device-generic kernels
 
-def scatter_add(target, index, values):
-    """target[index] += values, with repeated indices accumulating (in place)."""
-    if device_of(target) == "cuda":
-        import cupyx
-        cupyx.scatter_add(target, index, values)
-    else:
-        numpy.add.at(target, index, values)
-
-
-def add_rows(target, rows, values):
-    """target[rows[k]] += values[k] for every k, repeated rows accumulating (in place).
-
-    `rows` is a 1-D integer array into axis 0 of `target`; `values` is (len(rows),) + target.shape[1:].
-    On the CPU np.add.at is slow (~10x), so: for small tables, one matrix product with the one-hot matrix
-    of the rows (a character vocabulary: one BLAS call); otherwise sort the rows and sum each run of equal
-    ones with add.reduceat.
-    """
-    if device_of(target) == "cuda":
-        import cupyx
-        cupyx.scatter_add(target, rows, values)
-        return
-    if rows.size == 0:
-        return
-    n_rows = target.shape[0]
-    if n_rows * rows.size <= _ONE_HOT_LIMIT:
-        one_hot = numpy.zeros((n_rows, rows.size), dtype=target.dtype)
-        one_hot[rows, numpy.arange(rows.size)] = 1
-        target += (one_hot @ values.reshape(rows.size, -1)).reshape(target.shape)
-        return
-    rows = numpy.where(rows < 0, rows + n_rows, rows)
-    order = numpy.argsort(rows, kind="stable")
-    rows = rows[order]
-    starts = numpy.flatnonzero(numpy.concatenate(([True], rows[1:] != rows[:-1])))
-    target[rows[starts]] += numpy.add.reduceat(values[order], starts, axis=0)
-
-
-_ONE_HOT_LIMIT = 1 << 18      # entries of the one-hot matrix (1 MB in float32) up to which add_rows uses it
-
-
-def sigmoid_(a):
-    """a <- 1 / (1 + exp(-a)) in place."""
-    return sigmoid_of_negated_(array_module(a).negative(a, out=a))
-
-
-def sigmoid(x):
-    """1 / (1 + exp(-x)) as a new array, in four array passes and without overflow: x is first raised to
-    -log(largest float) + 1, below which the true value is under the smallest normal float (float16 is
-    computed in float32; integers give float64)."""
-    xp = array_module(x)
-    if x.dtype.kind != "f":
-        work = out = numpy.dtype(numpy.float64)                 # integers and bools: float64, as NumPy's exp
-    else:
-        work, out = (numpy.dtype(numpy.float32) if x.dtype.itemsize < 4 else x.dtype), x.dtype
-    floor = _EXP_FLOOR.get(work)
-    if floor is None:
-        floor = _EXP_FLOOR[work] = float(1 - numpy.log(numpy.finfo(work).max))
-    a = xp.maximum(x, floor, out=xp.empty(x.shape, dtype=work))
-    xp.negative(a, out=a)
-    return sigmoid_of_negated_(a).astype(out, copy=False)
-
-
-_EXP_FLOOR = {}
-
-
-def sigmoid_of_negated_(a):
-    """a <- 1 / (1 + exp(a)) = sigmoid(-a) in place. Where a >> 0, exp(a) overflows to inf and the result is
-    exactly 0, which is right: the overflow warning for that line is silenced below."""
-    xp = array_module(a)
-    xp.exp(a, out=a)
-    a += 1
-    xp.reciprocal(a, out=a)
-    return a
-
-
-# sigmoid_of_negated_'s exp may overflow to inf on purpose (see above); only that warning, only from this module
-warnings.filterwarnings("ignore", message="overflow encountered in exp", category=RuntimeWarning,
-                        module=__name__)
-
-
-def cupy_module():
+def cupy_module() -> Any:
     """The cupy module (for ops that bring their own CUDA kernels)."""
     return _import_cupy()
 
 
-def broadcast_shapes(*shapes):
+def cupyx_module() -> Any:
+    """The cupyx module (CuPy's extras, e.g. cupyx.scatter_add)."""
+    _import_cupy()
+    import cupyx
+    return cupyx
+
+
+def errstate(x: Array, **kwargs: str) -> ContextManager:
+    """numpy.errstate(**kwargs) for NumPy arrays (e.g. over="ignore" where an exp overflows on purpose);
+    a null context for CuPy, which never warns."""
+    return numpy.errstate(**kwargs) if array_module(x) is numpy else contextlib.nullcontext()
+
+
+# ----------------------------------------------------------------------------- shapes and axes (pure helpers)
+
+def broadcast_shapes(*shapes: Tuple[int, ...]) -> Tuple[int, ...]:
     """The broadcast shape, or ValueError (the caller names the op)."""
     return numpy.broadcast_shapes(*shapes)
 
 
-def normalize_axis(axis, ndim):
+def normalize_axis(axis: Union[None, int, Sequence[int]], ndim: int) -> Tuple[int, ...]:
     """An int or tuple of ints -> tuple of non-negative axes; AxisError subclass ValueError."""
     if axis is None:
         return tuple(range(ndim))

@@ -62,6 +62,26 @@ def test_importing_minigrad_imports_no_cupy_models_or_viz():
     assert out.stdout.strip() == "[]"
 
 
+def test_importing_minigrad_installs_no_warning_filters():
+    """Importing minigrad leaves the process's warning filters as they were (no global silencing)."""
+    code = ("import warnings, numpy; before = list(warnings.filters); "
+            "import minigrad, minigrad.nn, minigrad.optim, minigrad.nn.functional; "
+            "print(warnings.filters == before, len(before))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[0] == "True", out.stdout
+
+
+def test_saturating_sigmoids_run_under_warnings_as_errors():
+    """`python -W error`: sigmoid of large negative inputs (and its in-place forms) warns about nothing."""
+    code = ("import numpy as np, minigrad as mg; from minigrad.ops.unary import sigmoid_, sigmoid_of_negated_; "
+            "x = np.array([-1e4, -800.0, -100.0, 0.0, 100.0, 800.0, 1e4]); "
+            "ys = [mg.tensor(x).sigmoid().numpy(), sigmoid_(x.copy()), sigmoid_of_negated_(-x), "
+            "sigmoid_(x.astype(np.float32)), mg.tensor(x, dtype=mg.float32, requires_grad=True).sigmoid().numpy()]; "
+            "print(all(np.isfinite(y).all() and 0 <= y[0] < 1e-30 and y[-1] == 1 for y in ys))")
+    out = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "True", out.stderr
+
+
 # ----------------------------------------------------------------------------- random numbers
 
 def draws(device):
@@ -139,10 +159,20 @@ def test_host_array_dtype_rules():
     assert backend.host_array(np.float64(1.0)).dtype == np.float64
 
 
-def test_scatter_add_accumulates_repeats():
-    target = np.zeros(4)
-    backend.scatter_add(target, np.array([0, 3, 0, 0]), np.array([1.0, 2.0, 3.0, 4.0]))
-    np.testing.assert_array_equal(target, [8.0, 0.0, 0.0, 2.0])
+def test_backend_holds_no_numeric_kernels():
+    """Kernels live beside their ops: backend.py keeps array modules, devices, dtypes and random numbers."""
+    for name in ("scatter_add", "add_rows", "sigmoid", "sigmoid_", "sigmoid_of_negated_", "_EXP_FLOOR"):
+        assert not hasattr(backend, name), name
+    assert "warnings" not in imported_modules(PACKAGE / "backend.py")
+
+
+def test_errstate_is_numpy_errstate_on_the_cpu():
+    with pytest.warns(RuntimeWarning, match="overflow"):
+        np.exp(np.array([1000.0]))
+    with backend.errstate(np.zeros(1), over="ignore"):
+        assert np.geterr()["over"] == "ignore"
+        np.exp(np.array([1000.0]))
+    assert np.geterr()["over"] != "ignore"
 
 
 def test_normalize_axis():

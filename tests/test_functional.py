@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 import minigrad.nn.functional as F
-from minigrad import backend
+from minigrad.ops import index, nn_ops
 
 
 def leaf(array, device, dtype=mg.float64):
@@ -357,9 +357,16 @@ def test_add_rows_accumulates_repeats_and_negative_rows(one_hot_limit, n_rows, n
     want = target.copy()
     np.add.at(want, rows, values)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(backend, "_ONE_HOT_LIMIT", one_hot_limit)
-        backend.add_rows(target, rows, values)
+        mp.setattr(nn_ops, "_ONE_HOT_LIMIT", one_hot_limit)
+        nn_ops.add_rows(target, rows, values)
     np.testing.assert_allclose(target, want, rtol=1e-12, atol=1e-12)
+
+
+def test_scatter_add_accumulates_repeats(device):
+    """x[index] += values where an index repeats adds every value (the backward of integer-array indexing)."""
+    target = mg.zeros(4, dtype=mg.float64, device=device).data
+    index.scatter_add(target, ints([0, 3, 0, 0], device).data, leaf([1.0, 2.0, 3.0, 4.0], device).data)
+    np.testing.assert_array_equal(mg.tensor(target).numpy(), [8.0, 0.0, 0.0, 2.0])
 
 
 # ----------------------------------------------------------------------------- linear

@@ -166,6 +166,21 @@ def test_sigmoid_is_stable_for_large_inputs(device):
     np.testing.assert_allclose(y, [0, 0, np.exp(-30.0), 0.5, 1, 1, 1], rtol=1e-5, atol=1e-30)
 
 
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_in_place_sigmoids_saturate_without_warnings(device, dtype):
+    """sigmoid_ and sigmoid_of_negated_ (the fused RNN cells' gates) let exp overflow to inf on purpose and
+    give exact 0 there, with no RuntimeWarning and no process-wide filter."""
+    from minigrad.ops.unary import sigmoid_, sigmoid_of_negated_
+    x = np.array([-1e4, -1000.0, -100.0, -30.0, 0.0, 30.0, 100.0, 1000.0, 1e4], dtype=dtype)
+    want = 1 / (1 + np.exp(-x.astype(np.float64).clip(-700, 700)))
+    for y in (sigmoid_(on(device, x).data), sigmoid_of_negated_(on(device, -x).data)):
+        y = mg.tensor(y).numpy()
+        assert y.dtype == dtype and y[0] == 0 and y[-1] == 1
+        np.testing.assert_allclose(y, want, rtol=1e-6 if dtype == np.float32 else 1e-15,
+                                   atol=1e-38 if dtype == np.float32 else 1e-300)
+
+
 def test_sigmoid_of_integers_and_float16(device):
     """Integers give float64 (as NumPy's exp does); float16 stays float16 (computed in float32)."""
     y = mg.sigmoid(on(device, np.array([-3, 0, 2]))).numpy()

@@ -9,6 +9,14 @@ def _is_basic(index):
     return all(p is None or p is Ellipsis or isinstance(p, (int, slice)) for p in parts)
 
 
+def scatter_add(target, index, values):
+    """target[index] += values in place, repeated indices accumulating (plain `+=` would keep only one)."""
+    if backend.device_of(target) == "cuda":
+        backend.cupyx_module().scatter_add(target, index, values)
+    else:
+        backend.array_module(target).add.at(target, index, values)
+
+
 class GetItem(Function):
     """x[index] with ints, slices, None, ..., boolean masks and integer arrays."""
 
@@ -26,7 +34,7 @@ class GetItem(Function):
         if _is_basic(self.index):
             gx[self.index] = gy
         else:
-            backend.scatter_add(gx, self.index, gy)
+            scatter_add(gx, self.index, gy)
         return gx
 
 

@@ -6,6 +6,7 @@ targets (N, d1, ...) (class axis 1), or unbatched (C,) with a 0-d target.
 """
 from .. import backend
 from ..autograd import Function, describe, op_error
+from .index import scatter_add
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -244,6 +245,35 @@ class Dropout(Function):
         return gy * self.mask
 
 
+def add_rows(target, rows, values):
+    """target[rows[k]] += values[k] for every k, in place, repeated rows accumulating.
+
+    `rows` is a 1-D integer array into axis 0 of `target`; `values` is (len(rows),) + target.shape[1:].
+    On the CPU add.at is slow, so: for small tables, one matrix product with the one-hot matrix of the rows
+    (a character vocabulary: one BLAS call); otherwise sort the rows and sum each run of equal ones.
+    """
+    if backend.device_of(target) == "cuda":
+        scatter_add(target, rows, values)
+        return
+    if rows.size == 0:
+        return
+    xp = backend.array_module(target)
+    n_rows = target.shape[0]
+    if n_rows * rows.size <= _ONE_HOT_LIMIT:
+        one_hot = xp.zeros((n_rows, rows.size), dtype=target.dtype)
+        one_hot[rows, xp.arange(rows.size)] = 1
+        target += (one_hot @ values.reshape(rows.size, -1)).reshape(target.shape)
+        return
+    rows = xp.where(rows < 0, rows + n_rows, rows)
+    order = xp.argsort(rows, kind="stable")
+    rows = rows[order]
+    starts = xp.flatnonzero(xp.concatenate(([True], rows[1:] != rows[:-1])))
+    target[rows[starts]] += xp.add.reduceat(values[order], starts, axis=0)
+
+
+_ONE_HOT_LIMIT = 1 << 18      # entries of the one-hot matrix (1 MB in float32) up to which add_rows uses it
+
+
 class Embedding(Function):
     """y[..., :] = weight[ids[...]]: ids (any shape, integers) into weight (V, E) -> (*ids.shape, E)."""
 
@@ -267,7 +297,7 @@ class Embedding(Function):
     def backward(self, gy):
         # each row of the table receives the sum of the gradients of the positions that read it
         gw = backend.array_module(gy).zeros(self.w_shape, dtype=gy.dtype)
-        backend.add_rows(gw, self.ids.reshape(-1), gy.reshape(-1, self.w_shape[1]))
+        add_rows(gw, self.ids.reshape(-1), gy.reshape(-1, self.w_shape[1]))
         if self.padding_idx is not None:
             gw[self.padding_idx] = 0
         return None, gw

@@ -1,4 +1,6 @@
 """Elementwise math functions of one tensor: exp, log, tanh, sigmoid, relu, sqrt, abs, clip."""
+import math
+
 from ..autograd import Function
 from .. import backend
 from ..backend import array_module
@@ -34,10 +36,46 @@ class Tanh(Function):
         return gy * (1 - self.y * self.y)
 
 
+def sigmoid(x):
+    """1 / (1 + exp(-x)) as a new array, in four array passes and without overflow: x is first raised to
+    1 - log(largest float), below which the true value is under the smallest normal float (float16 is
+    computed in float32; integers give float64)."""
+    xp = array_module(x)
+    if x.dtype.kind != "f":
+        work = out = backend.float64                     # integers and bools: float64, as NumPy's exp
+    else:
+        work, out = (backend.float32 if x.dtype.itemsize < 4 else x.dtype), x.dtype
+    floor = _EXP_FLOOR.get(work)
+    if floor is None:
+        floor = _EXP_FLOOR[work] = 1 - math.log(float(xp.finfo(work).max))
+    a = xp.maximum(x, floor, out=xp.empty(x.shape, dtype=work))
+    xp.negative(a, out=a)
+    return sigmoid_of_negated_(a).astype(out, copy=False)
+
+
+_EXP_FLOOR = {}       # dtype -> 1 - log(largest float): sigmoid's lower clamp
+
+
+def sigmoid_(a):
+    """a <- 1 / (1 + exp(-a)) in place."""
+    return sigmoid_of_negated_(array_module(a).negative(a, out=a))
+
+
+def sigmoid_of_negated_(a):
+    """a <- 1 / (1 + exp(a)) = sigmoid(-a) in place. Where a >> 0, exp(a) overflows to inf and the result is
+    exactly 0, which is right: that overflow is expected, so its warning is silenced here."""
+    xp = array_module(a)
+    with backend.errstate(a, over="ignore"):
+        xp.exp(a, out=a)
+    a += 1
+    xp.reciprocal(a, out=a)
+    return a
+
+
 class Sigmoid(Function):
     def forward(self, x):
         # 1/(1+e^-x), full relative precision in both tails (sigmoid(-20) is 2e-9, not 0), no overflow
-        self.y = backend.sigmoid(x)
+        self.y = sigmoid(x)
         return self.y
 
     def backward(self, gy):
