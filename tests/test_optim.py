@@ -134,97 +134,110 @@ def run_reference(ref, kwargs, init, grads):
     return values
 
 
-@pytest.mark.parametrize("foreach", [None, False], ids=["flat", "per_param"])
 @pytest.mark.parametrize("cls, ref, kwargs", CASES, ids=CASE_IDS)
-def test_update_matches_hand_written_formula(cls, ref, kwargs, foreach):
+def test_update_matches_hand_written_formula(cls, ref, kwargs):
     init, grads = make_problem(1)
-    params, _ = run_optimizer(cls, kwargs, init, grads, foreach=foreach)
+    params, _ = run_optimizer(cls, kwargs, init, grads)
     expected = run_reference(ref, kwargs, init, grads)
     for p, e, a in zip(params, expected, init):
         assert not np.allclose(e, a)                     # the reference did move
         np.testing.assert_allclose(p.numpy(), e, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("cls, ref, kwargs", CASES, ids=CASE_IDS)
-def test_flat_and_per_parameter_paths_agree_exactly(cls, ref, kwargs):
-    init, grads = make_problem(2, dtype=np.float32, shapes=[(7, 3), (1,), (4, 2, 2)])
-    flat, opt_flat = run_optimizer(cls, kwargs, init, grads)
-    per, opt_per = run_optimizer(cls, kwargs, init, grads, foreach=False)
-    assert flat[0].data.base is not None and per[0].data.base is None    # flat really adopted the params
-    for a, b in zip(flat, per):
-        assert a.dtype == np.float32
-        np.testing.assert_array_equal(a.numpy(), b.numpy())
-    sa, sb = opt_flat.state_dict()["state"], opt_per.state_dict()["state"]
-    assert sa.keys() == sb.keys() and len(sa) == 3
-    for i in sa:
-        assert sa[i].keys() == sb[i].keys()
-        for k in sa[i]:
-            np.testing.assert_array_equal(sa[i][k], sb[i][k])
+def test_step_updates_the_parameter_arrays_in_place(cls, ref, kwargs, dtype):
+    """`w = p.data` before training still is p.data afterwards and holds the new values; grads are left alone."""
+    init, grads = make_problem(2, dtype=dtype, shapes=[(7, 3), (1,), (4, 2, 2), (3, 5)])
+    params = [nn.Parameter(mg.tensor(a)) for a in init]
+    params[3].data = np.ascontiguousarray(init[3].T).T            # a non-contiguous array is updated in place too
+    held = [p.data for p in params]
+    opt = cls(params, **kwargs)
+    for t, step_grads in enumerate(grads, start=1):
+        for p, g in zip(params, step_grads):
+            p.grad = mg.tensor(g)
+        opt.step()
+        assert all(p.data is w for p, w in zip(params, held))
+        for p, g in zip(params, step_grads):
+            np.testing.assert_array_equal(p.grad.numpy(), g)
+        if t == 1:
+            states = [{k: v for k, v in opt.state[p].items() if k != "step"} for p in params]
+        assert all(opt.state[p][k] is v for p, st in zip(params, states) for k, v in st.items())
+    expected = run_reference(ref, kwargs, [a.astype(np.float64) for a in init],
+                             [[g.astype(np.float64) for g in gs] for gs in grads])
+    rtol, atol = (1e-12, 1e-14) if dtype == np.float64 else (1e-5, 1e-6)
+    for w, e, a in zip(held, expected, init):
+        assert w.dtype == dtype and not np.allclose(w, a)
+        np.testing.assert_allclose(w, e, rtol=rtol, atol=atol)
 
 
-def test_flat_path_readopts_replaced_data():
-    """After p.data is replaced (module.to, load_state_dict) the flat path copies it in again."""
+def test_replaced_data_is_updated_in_place_from_then_on():
+    """After p.data is replaced (by the user, module.to) the next steps update the new array."""
     init, grads = make_problem(3)
     kwargs = dict(lr=0.1, momentum=0.9)
-    flat = [nn.Parameter(mg.tensor(a)) for a in init]
-    opt = optim.SGD(flat, **kwargs)
+    params = [nn.Parameter(mg.tensor(a)) for a in init]
+    opt = optim.SGD(params, **kwargs)
     expected = [a.copy() for a in init]
     state = [{} for _ in init]
     for t, step_grads in enumerate(grads, start=1):
         if t == 3:      # replace the arrays of two parameters, in the optimizer and in the reference
-            flat[0].data = flat[0].data + 1.0
-            flat[2].data = np.array(-2.0)
+            params[0].data = params[0].data + 1.0
+            params[2].data = np.array(-2.0)
             expected[0] = expected[0] + 1.0
             expected[2] = np.array(-2.0)
-        for p, g in zip(flat, step_grads):
+        held = [p.data for p in params]
+        for p, g in zip(params, step_grads):
             p.grad = mg.tensor(g)
         opt.step()
+        assert all(p.data is w for p, w in zip(params, held))
         expected = [ref_sgd(e, g, s, t, **kwargs) for e, g, s in zip(expected, step_grads, state)]
-        base = flat[0].data.base
-        assert all(p.data.base is base for p in flat)                    # one buffer after every step
-    for p, e in zip(flat, expected):
+    for p, e in zip(params, expected):
         np.testing.assert_allclose(p.numpy(), e, rtol=1e-12, atol=1e-14)
 
 
-def test_module_to_dtype_mid_training_keeps_paths_equal():
-    """module.to() replaces p.data: the flat path re-adopts, and the state follows the new dtype."""
+def test_module_to_dtype_mid_training_moves_the_state_along():
+    """module.to(float64) replaces p.data: the state follows the new dtype and the steps go on from it."""
     x = mg.tensor(np.random.default_rng(9).standard_normal((6, 4)), dtype=mg.float32)
-    results = []
-    for foreach in (None, False):
-        mg.manual_seed(3)
-        model = nn.Sequential(nn.Linear(4, 5), nn.Linear(5, 2))
-        opt = optim.Adam(model.parameters(), lr=0.05, foreach=foreach)
-        for t in range(4):
-            if t == 2:
-                model.to(mg.float64)
-            opt.zero_grad()
-            (model(x.to(mg.float64) if t >= 2 else x) ** 2).mean().backward()
-            opt.step()
-        params = list(model.parameters())
-        assert all(p.dtype == np.float64 and opt.state[p]["exp_avg"].dtype == np.float64 for p in params)
-        assert (params[0].data.base is not None) == (foreach is None)
-        results.append([p.numpy().copy() for p in params])
-    for a, b in zip(*results):
-        np.testing.assert_array_equal(a, b)
+    model = nn.Sequential(nn.Linear(4, 5), nn.Linear(5, 2))
+    params = list(model.parameters())
+    init = [p.numpy().copy() for p in params]
+    opt = optim.Adam(model.parameters(), lr=0.05)
+    grads = []
+    for t in range(4):
+        if t == 2:
+            model.to(mg.float64)
+        held = [p.data for p in params]
+        opt.zero_grad()
+        (model(x.to(mg.float64) if t >= 2 else x) ** 2).mean().backward()
+        grads.append([p.grad.numpy().copy() for p in params])
+        opt.step()
+        assert all(p.data is w for p, w in zip(params, held))
+    assert all(p.dtype == np.float64 and opt.state[p]["exp_avg"].dtype == np.float64 for p in params)
+    # the reference in the parameters' dtype of each step: float32, then float64 from the same state on
+    values, states = [a.copy() for a in init], [{} for _ in init]
+    for t, step_grads in enumerate(grads, start=1):
+        if t == 3:
+            values = [v.astype(np.float64) for v in values]
+            states = [{k: v.astype(np.float64) for k, v in s.items()} for s in states]
+        values = [ref_adam(v, g, s, t, lr=0.05) for v, g, s in zip(values, step_grads, states)]
+    for p, e in zip(params, values):
+        np.testing.assert_allclose(p.numpy(), e, rtol=1e-5, atol=1e-6)
 
 
 def test_optimizers_on_device(device):
-    """On each device the flat and per-parameter paths agree, and match the float64 CPU reference."""
+    """On each device the parameters are updated in place and match the float64 CPU reference."""
     init, grads = make_problem(10)
     for cls, ref, kwargs in [CASES[i] for i in (5, 10, 16, 22)]:    # every option of each optimizer
-        out = []
-        for foreach in (None, False):
-            params = [nn.Parameter(mg.tensor(a, device=device)) for a in init]
-            opt = cls(params, **kwargs, foreach=foreach)
-            for step_grads in grads:
-                for p, g in zip(params, step_grads):
-                    p.grad = mg.tensor(g, device=device)
-                opt.step()
-            assert all(p.device == device for p in params)
-            out.append([p.numpy() for p in params])
-        for a, b, e in zip(*out, run_reference(ref, kwargs, init, grads)):
-            np.testing.assert_array_equal(a, b)
-            np.testing.assert_allclose(a, e, rtol=1e-12, atol=1e-14)
+        params = [nn.Parameter(mg.tensor(a, device=device)) for a in init]
+        held = [p.data for p in params]
+        opt = cls(params, **kwargs)
+        for step_grads in grads:
+            for p, g in zip(params, step_grads):
+                p.grad = mg.tensor(g, device=device)
+            opt.step()
+        assert all(p.device == device and p.data is w for p, w in zip(params, held))
+        for p, e in zip(params, run_reference(ref, kwargs, init, grads)):
+            np.testing.assert_allclose(p.numpy(), e, rtol=1e-12, atol=1e-14)
 
 
 def test_parameters_without_grad_are_skipped():
@@ -234,13 +247,12 @@ def test_parameters_without_grad_are_skipped():
     for p_grads in grads:
         p_grads[2] = None       # parameter 2 never has a gradient
     kwargs = dict(lr=0.1, amsgrad=True)
-    for foreach in (None, False):
-        params, opt = run_optimizer(optim.Adam, kwargs, init, grads, foreach=foreach)
-        np.testing.assert_array_equal(params[2].numpy(), init[2])
-        assert params[2] not in opt.state
-        assert opt.state[params[1]]["step"] == N_STEPS - 2
-        for p, e in zip(params, run_reference(ref_adam, kwargs, init, grads)):
-            np.testing.assert_allclose(p.numpy(), e, rtol=1e-12, atol=1e-14)
+    params, opt = run_optimizer(optim.Adam, kwargs, init, grads)
+    np.testing.assert_array_equal(params[2].numpy(), init[2])
+    assert params[2] not in opt.state
+    assert opt.state[params[1]]["step"] == N_STEPS - 2
+    for p, e in zip(params, run_reference(ref_adam, kwargs, init, grads)):
+        np.testing.assert_allclose(p.numpy(), e, rtol=1e-12, atol=1e-14)
 
 
 def test_param_groups_use_their_own_hyperparameters():

@@ -1,23 +1,23 @@
 """Adagrad: per-coordinate step sizes from the running sum of squared gradients."""
+from typing import Any, Dict, Iterable, Optional, Tuple
+
 from .. import backend
-from .optimizer import Optimizer, is_nonnegative
+from ..backend import Array
+from .optimizer import Optimizer, effective_grad, is_nonnegative
 
 
-def adagrad_update(param, grad, state_sum, step, lr, lr_decay, weight_decay, eps, maximize):
-    """One Adagrad step, in place on `param` and `state_sum`.
-
-    g = grad + weight_decay * param;  lr_t = lr / (1 + (step - 1) * lr_decay);
-    sum += g**2;  param -= lr_t * g / (sqrt(sum) + eps).
-    """
+def adagrad_update(param: Array, grad: Array, state_sum: Array, work: Tuple[Array, Array], step: int, lr: float,
+                   lr_decay: float, weight_decay: float, eps: float, maximize: bool) -> None:
+    """One Adagrad step, in place on `param` and `state_sum`:  g = grad + weight_decay * param;
+    lr_t = lr / (1 + (step - 1) * lr_decay);  sum += g**2;  param -= lr_t * g / (sqrt(sum) + eps)."""
     xp = backend.array_module(param)
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        g = g + weight_decay * param
+    g_buf, tmp = work
+    g = effective_grad(param, grad, weight_decay, maximize, out=g_buf)
     clr = lr / (1 + (step - 1) * lr_decay)
-    state_sum += g * g
-    std = xp.sqrt(state_sum)
+    state_sum += xp.multiply(g, g, out=tmp)
+    std = xp.sqrt(state_sum, out=tmp)
     std += eps
-    direction = g / std
+    direction = xp.divide(g, std, out=tmp)
     direction *= clr
     param -= direction
 
@@ -25,14 +25,15 @@ def adagrad_update(param, grad, state_sum, step, lr, lr_decay, weight_decay, eps
 class Adagrad(Optimizer):
     """optim.Adagrad(params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10)."""
 
-    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10, *,
-                 maximize=False, foreach=None):
+    def __init__(self, params: Iterable, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
+                 initial_accumulator_value: float = 0, eps: float = 1e-10, *, maximize: bool = False,
+                 foreach: Optional[bool] = None) -> None:
         defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize,
                         foreach=foreach)
         super().__init__(params, defaults)
 
-    def _check_group(self, group):
+    def _check_group(self, group: Dict[str, Any]) -> None:
         for key in ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
             self._check(is_nonnegative(group[key]), group, key, "a number >= 0")
 
@@ -42,6 +43,6 @@ class Adagrad(Optimizer):
     def _initial_value(self, name, group):
         return group["initial_accumulator_value"]
 
-    def _update(self, param, grad, state, step, group):
-        adagrad_update(param, grad, state["sum"], step, group["lr"], group["lr_decay"], group["weight_decay"],
-                       group["eps"], group["maximize"])
+    def _update(self, param, grad, state, group, work):
+        adagrad_update(param, grad, state["sum"], work, state["step"], group["lr"], group["lr_decay"],
+                       group["weight_decay"], group["eps"], group["maximize"])

@@ -1,42 +1,39 @@
-"""Optimizer: parameter groups, per-parameter state, state_dict, and the flat fast path.
+"""Optimizer: parameter groups, per-parameter state, the step loop and state_dict.
 
-A subclass writes its update rule once, as a function on arrays, and tells the base class which
-state arrays it keeps:
+A subclass writes its update rule once, as a function that changes arrays in place, and tells the
+base class which state arrays it keeps:
 
-    _state_names(group)                      -> names of the state arrays, e.g. ("exp_avg", "exp_avg_sq")
-    _initial_value(name, group)              -> the value a new state array is filled with (0.0)
-    _update(param, grad, state, step, group)    updates `param` and the arrays in `state` in place
+    _state_names(group)                        -> names of the state arrays, e.g. ("exp_avg", "exp_avg_sq")
+    _initial_value(name, group)                -> the value a new state array is filled with (0.0)
+    _update(param, grad, state, group, work)   updates `param` and the arrays in `state` in place
 
-The base class calls `_update` either once per parameter, or once per group on flat buffers
-(the fast path, used when every parameter of the group that has a gradient shares dtype and device
-and has taken as many steps). For the fast path the optimizer concatenates the parameters of a
-group into one flat buffer and makes each `p.data` a view into it ("adopts" them); its state arrays
-are views into flat buffers too. Only the gradients are gathered, one concatenate per step.
-When a parameter's `.data` or a state array was replaced (module.to(device), load_state_dict) the
-group is adopted again on the next step. On the CPU the flat buffers are updated in cache-sized slices.
-Both paths run the same elementwise `_update`, so they agree exactly.
+`step()` calls `_update` on each parameter's own array, as micrograd's `p.data -= lr * p.grad`: after a
+step `p.data` is the same array object as before, holding the new values. `work` is a pair of scratch
+arrays shaped like the parameter (views into one buffer the optimizer reuses), so a step allocates nothing.
 """
 import math
 import numbers
+from typing import Any, Callable, Dict, Iterable, Optional
 
 from .. import backend
 from ..autograd import enable_grad
+from ..backend import Array
 from ..tensor import Tensor, as_array
 
 
 class Optimizer:
     """Base class: `params` is an iterable of tensors or of dicts {'params': [...], 'lr': ..., ...}."""
 
-    def __init__(self, params, defaults):
+    def __init__(self, params: Iterable, defaults: Dict[str, Any]) -> None:
         self.defaults = dict(defaults)
         self.state = {}           # parameter -> {"step": int, name: array, ...}
         self.param_groups = []
-        self._flat = {}           # id(group) -> _FlatGroup, the buffers of the fast path
+        self._work = {}           # (device, dtype) -> 1-D scratch buffer for the update rules (never saved)
         for group in _as_groups(params, type(self).__name__):
             self.add_param_group(group)
 
     # ------------------------------------------------------------------ groups
-    def add_param_group(self, param_group):
+    def add_param_group(self, param_group: Dict[str, Any]) -> None:
         """Add a group of parameters (a dict with 'params' and optional hyperparameters)."""
         name = type(self).__name__
         if not isinstance(param_group, dict):
@@ -74,7 +71,7 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}: invalid {key}={group[key]!r}, expected {expected}")
 
     # ------------------------------------------------------------------ stepping
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the gradients (set them to None, or fill them with zeros when set_to_none=False)."""
         for group in self.param_groups:
             for p in group["params"]:
@@ -85,36 +82,19 @@ class Optimizer:
                 else:
                     p.grad.data[...] = 0
 
-    def step(self, closure=None):
-        """Update every parameter that has a gradient. `closure` re-evaluates and returns the loss."""
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
+        """Update every parameter that has a gradient, in place. `closure` re-evaluates and returns the loss."""
         loss = None
         if closure is not None:
             with enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            params = [p for p in group["params"] if p.grad is not None]
-            if params:
-                self._step_group(group, params)
+            for p in group["params"]:
+                if p.grad is not None:
+                    state = self._prepare_state(p, group)
+                    state["step"] += 1
+                    self._update(p.data, p.grad.data, state, group, self._work_arrays(p.data))
         return loss
-
-    def _step_group(self, group, params):
-        states = [self._prepare_state(p, group) for p in params]
-        names = self._state_names(group)
-        if group.get("foreach") is not False and _can_go_flat(params, states):
-            flat = self._flat.get(id(group))
-            if flat is None or not flat.is_current(params, states, names):
-                flat = self._flat[id(group)] = _FlatGroup(params, states, names)
-            step = states[0]["step"] + 1
-            for st in states:
-                st["step"] = step
-            flat.gather_grads(params)
-            for part in flat.chunks():
-                self._update(flat.param[part], flat.grad[part], {k: v[part] for k, v in flat.state.items()},
-                             step, group)
-        else:
-            for p, st in zip(params, states):
-                st["step"] += 1
-                self._update(p.data, p.grad.data, st, st["step"], group)
 
     def _prepare_state(self, p, group):
         """The state of `p`, created on first use, on p's device and dtype; checks p.grad."""
@@ -134,17 +114,26 @@ class Optimizer:
                 st[name] = as_array(arr, data.dtype, backend.device_of(data))
         return st
 
+    def _work_arrays(self, like):
+        """Two scratch arrays shaped like `like`: views into one buffer per device and dtype, grown as needed."""
+        key = (backend.device_of(like), like.dtype)
+        n = like.size
+        buf = self._work.get(key)
+        if buf is None or buf.size < 2 * n:
+            buf = self._work[key] = backend.array_module(like).empty(2 * n, dtype=like.dtype)
+        return buf[:n].reshape(like.shape), buf[n:2 * n].reshape(like.shape)
+
     def _state_names(self, group):
         return ()
 
     def _initial_value(self, name, group):
         return 0.0
 
-    def _update(self, param, grad, state, step, group):
+    def _update(self, param, grad, state, group, work):
         raise NotImplementedError
 
     # ------------------------------------------------------------------ checkpoints
-    def state_dict(self):
+    def state_dict(self) -> Dict[str, Any]:
         """{'state': {'0': {'step': int, name: array}, ...}, 'param_groups': [{..., 'params': [0, 1, ...]}]}.
 
         Parameters are numbered in group order, as PyTorch does; the state is keyed by the index as a
@@ -164,7 +153,7 @@ class Optimizer:
                     state[str(index[id(p)])] = {k: (v.copy() if backend.is_array(v) else v) for k, v in st.items()}
         return {"state": state, "param_groups": groups}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         """Restore state and hyperparameters saved by state_dict() (keys may be ints or their strings)."""
         name = type(self).__name__
         if not isinstance(state_dict, dict) or "state" not in state_dict or "param_groups" not in state_dict:
@@ -194,7 +183,6 @@ class Optimizer:
         for group, new in zip(self.param_groups, updated):
             group.update(new)
         self.state = state
-        self._flat.clear()
 
     def __repr__(self):
         lines = [type(self).__name__ + " ("]
@@ -202,71 +190,6 @@ class Optimizer:
             lines.append(f"Parameter Group {i}")
             lines.extend(f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params")
         return "\n".join(lines + [")"])
-
-
-# ----------------------------------------------------------------------------- the flat fast path
-
-CPU_CHUNK = 1 << 16                # elements per update call on the CPU: the working set stays in cache
-
-
-class _FlatGroup:
-    """One flat buffer for a group's parameters (each p.data a view into it) and one per state array."""
-    __slots__ = ("params", "param", "views", "state", "state_views", "grad")
-
-    def __init__(self, params, states, names):
-        xp = backend.array_module(params[0].data)
-        self.params = tuple(params)
-        self.param, self.views = _concat_views(xp, [p.data for p in params])
-        for p, view in zip(params, self.views):
-            p.data = view
-        self.state, self.state_views = {}, {}
-        for name in names:
-            self.state[name], views = _concat_views(xp, [st[name] for st in states])
-            for st, view in zip(states, views):
-                st[name] = view
-            self.state_views[name] = views
-        self.grad = xp.empty_like(self.param)
-
-    def is_current(self, params, states, names):
-        """True while the same parameters still hold our views (and their state our state views)."""
-        if len(params) != len(self.params) or any(p is not q for p, q in zip(params, self.params)):
-            return False
-        if any(p.data is not v for p, v in zip(params, self.views)) or set(names) != set(self.state):
-            return False
-        return all(st[name] is v for name in names for st, v in zip(states, self.state_views[name]))
-
-    def chunks(self):
-        """Slices covering the buffers: cache-sized pieces on the CPU, the whole buffer on a GPU."""
-        n = self.param.size
-        size = CPU_CHUNK if backend.device_of(self.param) == "cpu" else n
-        return [slice(lo, lo + size) for lo in range(0, n, size)]
-
-    def gather_grads(self, params):
-        xp = backend.array_module(self.grad)
-        xp.concatenate([p.grad.data.ravel() for p in params], out=self.grad)
-
-
-def _concat_views(xp, arrays):
-    """A flat copy of `arrays` and views into it with the original shapes."""
-    flat = xp.concatenate([a.ravel() for a in arrays])
-    views, offset = [], 0
-    for a in arrays:
-        views.append(flat[offset:offset + a.size].reshape(a.shape))
-        offset += a.size
-    return flat, views
-
-
-def _can_go_flat(params, states):
-    """Flat buffers need one dtype and device for all parameters and grads, and one step count."""
-    if len(params) < 2:
-        return False
-    first = params[0].data
-    dtype, device, step = first.dtype, backend.device_of(first), states[0]["step"]
-    for p, st in zip(params, states):
-        if (p.data.dtype != dtype or p.grad.data.dtype != dtype or st["step"] != step
-                or backend.device_of(p.data) != device):
-            return False
-    return True
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -309,12 +232,22 @@ def _restore(value, p, key, name):
     return arr
 
 
-def check_betas(opt, group):
+def effective_grad(param: Array, grad: Array, weight_decay: float, maximize: bool, out: Array) -> Array:
+    """g = (-grad if maximize else grad) + weight_decay * param, in `out`; `grad` itself when both are off."""
+    xp = backend.array_module(param)
+    if weight_decay == 0:
+        return xp.negative(grad, out=out) if maximize else grad
+    xp.multiply(param, weight_decay, out=out)
+    return xp.subtract(out, grad, out=out) if maximize else xp.add(out, grad, out=out)
+
+
+def check_betas(opt: Optimizer, group: Dict[str, Any]) -> None:
     """Adam-style betas: a pair of numbers in [0, 1)."""
     betas = group["betas"]
     ok = isinstance(betas, (tuple, list)) and len(betas) == 2 and all(is_nonnegative(b) and b < 1 for b in betas)
     opt._check(ok, group, "betas", "a pair (beta1, beta2) with 0 <= beta < 1")
 
 
-def is_nonnegative(x):
+def is_nonnegative(x: Any) -> bool:
+    """A finite real number >= 0 (not a bool)."""
     return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x) and x >= 0

@@ -1,49 +1,51 @@
 """RMSprop: divide the gradient by a running root mean square of recent gradients."""
+from typing import Any, Dict, Iterable, Optional, Tuple
+
 from .. import backend
-from .optimizer import Optimizer, is_nonnegative
+from ..backend import Array
+from .optimizer import Optimizer, effective_grad, is_nonnegative
 
 
-def rmsprop_update(param, grad, square_avg, grad_avg, buf, lr, alpha, eps, weight_decay, momentum, centered,
-                   maximize):
-    """One RMSprop step, in place on `param` and the state arrays (grad_avg / buf are None when unused).
-
-    g = grad + weight_decay * param;  v = alpha * v + (1 - alpha) * g**2;
-    centered: m = alpha * m + (1 - alpha) * g and v~ = v - m**2, else v~ = v;
-    momentum: b = momentum * b + g / (sqrt(v~) + eps), param -= lr * b;  else param -= lr * g / (sqrt(v~) + eps).
-    """
+def rmsprop_update(param: Array, grad: Array, square_avg: Array, grad_avg: Optional[Array], buf: Optional[Array],
+                   work: Tuple[Array, Array], lr: float, alpha: float, eps: float, weight_decay: float,
+                   momentum: float, centered: bool, maximize: bool) -> None:
+    """One RMSprop step, in place on `param` and the state arrays (grad_avg, buf: None when unused):
+    g = grad + weight_decay * param;  v = alpha * v + (1 - alpha) * g**2;  centered: m = alpha * m + (1 - alpha) * g,
+    v~ = v - m**2, else v~ = v;  d = g / (sqrt(v~) + eps);  momentum: b = momentum * b + d, param -= lr * b;
+    else param -= lr * d."""
     xp = backend.array_module(param)
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        g = g + weight_decay * param
+    g_buf, tmp = work
+    g = effective_grad(param, grad, weight_decay, maximize, out=g_buf)
     square_avg *= alpha
-    square_avg += (1 - alpha) * (g * g)
+    square_avg += xp.multiply(xp.multiply(g, g, out=tmp), 1 - alpha, out=tmp)
     if centered:
         grad_avg *= alpha
-        grad_avg += (1 - alpha) * g
-        avg = xp.sqrt(square_avg - grad_avg * grad_avg)
+        grad_avg += xp.multiply(g, 1 - alpha, out=tmp)
+        avg = xp.sqrt(xp.subtract(square_avg, xp.multiply(grad_avg, grad_avg, out=tmp), out=tmp), out=tmp)
     else:
-        avg = xp.sqrt(square_avg)
+        avg = xp.sqrt(square_avg, out=tmp)
     avg += eps
-    direction = g / avg
+    direction = xp.divide(g, avg, out=tmp)
     if momentum > 0:
         buf *= momentum
         buf += direction
-        param -= lr * buf
+        direction = xp.multiply(buf, lr, out=tmp)
     else:
         direction *= lr
-        param -= direction
+    param -= direction
 
 
 class RMSprop(Optimizer):
     """optim.RMSprop(params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False)."""
 
-    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False, *,
-                 maximize=False, foreach=None):
+    def __init__(self, params: Iterable, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0, momentum: float = 0, centered: bool = False, *, maximize: bool = False,
+                 foreach: Optional[bool] = None) -> None:
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                         centered=centered, maximize=maximize, foreach=foreach)
         super().__init__(params, defaults)
 
-    def _check_group(self, group):
+    def _check_group(self, group: Dict[str, Any]) -> None:
         for key in ("lr", "alpha", "eps", "weight_decay", "momentum"):
             self._check(is_nonnegative(group[key]), group, key, "a number >= 0")
 
@@ -51,7 +53,7 @@ class RMSprop(Optimizer):
         return (("square_avg",) + (("momentum_buffer",) if group["momentum"] > 0 else ())
                 + (("grad_avg",) if group["centered"] else ()))
 
-    def _update(self, param, grad, state, step, group):
-        rmsprop_update(param, grad, state["square_avg"], state.get("grad_avg"), state.get("momentum_buffer"),
+    def _update(self, param, grad, state, group, work):
+        rmsprop_update(param, grad, state["square_avg"], state.get("grad_avg"), state.get("momentum_buffer"), work,
                        group["lr"], group["alpha"], group["eps"], group["weight_decay"], group["momentum"],
                        group["centered"], group["maximize"])

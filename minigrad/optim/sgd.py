@@ -1,36 +1,42 @@
 """Stochastic gradient descent with optional momentum, dampening, Nesterov momentum and weight decay."""
-from .optimizer import Optimizer, is_nonnegative
+from typing import Any, Dict, Iterable, Optional, Tuple
+
+from .. import backend
+from ..backend import Array
+from .optimizer import Optimizer, effective_grad, is_nonnegative
 
 
-def sgd_update(param, grad, buf, step, lr, momentum, dampening, weight_decay, nesterov, maximize):
-    """One SGD step, in place on `param` (and the momentum buffer `buf`, None without momentum).
-
-    g = grad + weight_decay * param;  b = g on the first step, else momentum * b + (1 - dampening) * g;
-    d = g + momentum * b (Nesterov) or b;  param -= lr * d.
-    """
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        g = g + weight_decay * param
+def sgd_update(param: Array, grad: Array, buf: Optional[Array], work: Tuple[Array, Array], step: int, lr: float,
+               momentum: float, dampening: float, weight_decay: float, nesterov: bool, maximize: bool) -> None:
+    """One SGD step, in place on `param` and the momentum buffer `buf` (None without momentum):
+    g = grad + weight_decay * param;  b = g (first step) or momentum * b + (1 - dampening) * g;
+    d = g + momentum * b (Nesterov) or b;  param -= lr * d.  `work`: two scratch arrays shaped like param."""
+    xp = backend.array_module(param)
+    g_buf, tmp = work
+    g = effective_grad(param, grad, weight_decay, maximize, out=g_buf)
     if momentum != 0:
         if step == 1:
-            buf[...] = g
+            xp.copyto(buf, g)
         else:
             buf *= momentum
-            buf += (1 - dampening) * g
-        g = g + momentum * buf if nesterov else buf
-    param -= lr * g
+            buf += xp.multiply(g, 1 - dampening, out=tmp) if dampening != 0 else g
+        g = xp.add(g, xp.multiply(buf, momentum, out=tmp), out=tmp) if nesterov else buf
+    param -= xp.multiply(g, lr, out=tmp)
 
 
 class SGD(Optimizer):
-    """optim.SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *, maximize=False)."""
+    """optim.SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *, maximize=False).
 
-    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
-                 maximize=False, foreach=None):
+    `foreach` is accepted (and ignored) so PyTorch code carries over."""
+
+    def __init__(self, params: Iterable, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
+                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
+                 foreach: Optional[bool] = None) -> None:
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                         nesterov=nesterov, maximize=maximize, foreach=foreach)
         super().__init__(params, defaults)
 
-    def _check_group(self, group):
+    def _check_group(self, group: Dict[str, Any]) -> None:
         for key in ("lr", "momentum", "dampening", "weight_decay"):
             self._check(is_nonnegative(group[key]), group, key, "a number >= 0")
         if group["nesterov"]:
@@ -40,6 +46,6 @@ class SGD(Optimizer):
     def _state_names(self, group):
         return ("momentum_buffer",) if group["momentum"] != 0 else ()
 
-    def _update(self, param, grad, state, step, group):
-        sgd_update(param, grad, state.get("momentum_buffer"), step, group["lr"], group["momentum"],
+    def _update(self, param, grad, state, group, work):
+        sgd_update(param, grad, state.get("momentum_buffer"), work, state["step"], group["lr"], group["momentum"],
                    group["dampening"], group["weight_decay"], group["nesterov"], group["maximize"])
