@@ -278,7 +278,7 @@ def test_call_opens_a_scope_named_after_the_attribute_path(rng):
     scopes = {n.scope for n in nodes}
     assert ("encoder", "lstm", "l0", "t=0") in scopes
     assert ("encoder", "lstm", "l0", "t=2") in scopes
-    cells = [n for n in nodes if n.name == "LSTMCell"]
+    cells = [n for n in nodes if n.name == "FusedLSTMStep"]
     assert sorted(n.scope for n in cells) == [("encoder", "lstm", "l0", f"t={t}") for t in range(3)]
     assert any(s[:2] == ("encoder", "proj") for s in scopes)
     assert any(s[:2] == ("head", "0") for s in scopes)
