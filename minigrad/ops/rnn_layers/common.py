@@ -1,4 +1,4 @@
-"""What the three layer Functions share: input checks, the state buffer layout, masks, the exp-based sigmoid.
+"""What the three layer Functions share: input checks, the state buffer layout, masks, the one-pass sigmoid.
 
 State layout. A layer over T steps keeps its states in one (T+1, B, H) buffer in time order, with one extra
 row for the initial state: row 0 for a forward layer (step t writes row t+1, reads row t), row T for a
@@ -6,6 +6,7 @@ reverse one (step t writes row t, reads row t+1). So `cur` (T, B, H) is the outp
 state each step read, both views, and the weight gradient dL/dW_hh = dA^T prev is one matmul over all steps.
 """
 import contextlib
+import itertools
 
 import numpy
 
@@ -20,11 +21,35 @@ def quiet(xp):
     return numpy.errstate(over="ignore") if xp is numpy else contextlib.nullcontext()
 
 
-def sigmoid_of_negated_(a, xp):
-    """a <- 1 / (1 + exp(a)) = sigmoid(-a), in place (call inside `quiet`)."""
+def gate_mode(dtype):
+    """How the CPU path gets sigmoids from one transcendental call: 'tanh' for float32 (NumPy's SIMD tanh is
+    the cheaper one there), 'exp' otherwise."""
+    return "tanh" if dtype == numpy.float32 else "exp"
+
+
+SIGMOID_SCALE = {"tanh": 0.5, "exp": -1.0}     # sigmoid gates keep s * a so that sigmoid_of_scaled_ is one pass
+
+
+def sigmoid_of_scaled_(a, xp, mode):
+    """a <- sigmoid(a / s) in place, s = SIGMOID_SCALE[mode]: (1 + tanh(a)) / 2, or 1 / (1 + exp(a)) (in `quiet`)."""
+    if mode == "tanh":
+        xp.tanh(a, out=a)
+        a *= 0.5
+        a += 0.5
+        return a
     xp.exp(a, out=a)
     a += 1
     return xp.reciprocal(a, out=a)
+
+
+def transposed(xp, w, scale=None, rows=None):
+    """(w[rows] * scale[:, None])^T as a C-contiguous array (BLAS is faster on it than on a transposed view)."""
+    w = w if rows is None else w[rows]
+    out = xp.empty(w.shape[::-1], dtype=w.dtype)
+    if scale is None:
+        xp.copyto(out, w.T)
+        return out
+    return xp.multiply(w.T, scale, out=out)
 
 
 class RecurrentLayer(Function):
@@ -80,9 +105,15 @@ class RecurrentLayer(Function):
             self._pad, self._padded = 1 - self._m, ~m
         return {k: v.astype(dt, copy=False) for k, v in a.items()}
 
-    def _order(self):
-        T = self.steps
-        return range(T - 1, -1, -1) if self.reverse else range(T)
+    def _steps(self, *arrays, backward=False):
+        """Per-step views of equally long (n, ...) arrays, zipped, in the order the steps run (backward=True: the
+        reverse); None stands for an absent array. Iterating is cheaper than indexing each step."""
+        flip = self.reverse != backward
+        return zip(*[itertools.repeat(None) if a is None else a[::-1] if flip else a for a in arrays])
+
+    def _constants(self, xp, *values):
+        """0-d arrays of the compute dtype (cheaper operands than Python floats for small arrays)."""
+        return [xp.asarray(v, dtype=self._dt) for v in values]
 
     def _state_buffer(self, xp, B, H, initial):
         """(T+1, B, H) buffer with the initial state (or zeros) in place; -> (buffer, cur view, prev view)."""
@@ -98,28 +129,22 @@ class RecurrentLayer(Function):
         """A copy of the state after the last step run (the initial state when T = 0)."""
         return buf[0 if self.reverse else self.steps].copy()
 
-    def _hold_padded(self, xp, t, new, old):
-        """Rows that are padding at step t keep their previous state."""
-        if self._mask is not None:
-            xp.copyto(new, old, where=self._padded[t])
-
-    def _input_projection(self, xp, x, w_ih, scale, bias, out):
-        """out (T, B, G*H) <- x W_ih^T + bias, each gate column scaled by `scale` (None: unscaled)."""
+    def _input_projection(self, xp, x, w_ih, scale, bias, out, rows=None):
+        """out (T, B, G*H) <- x W_ih^T + bias, gate columns reordered by `rows` and scaled by `scale` (None: as is)."""
         T, B, In = x.shape
-        w = w_ih if scale is None else w_ih * scale[:, None]
-        xp.matmul(x.reshape(T * B, In), w.T, out=out.reshape(T * B, out.shape[2]))
+        xp.matmul(x.reshape(T * B, In), transposed(xp, w_ih, scale, rows), out=out.reshape(T * B, out.shape[2]))
         if bias is not None:
+            bias = bias if rows is None else bias[rows]
             out += bias if scale is None else bias * scale
 
     # ------------------------------------------------------------------ backward helpers
-    def _block_len(self, row_bytes):
-        """Steps per factor block: about BLOCK_BYTES of rows of `row_bytes`, at least one, at most T."""
-        return max(1, min(self.steps, BLOCK_BYTES // max(1, row_bytes)))
-
-    def _block(self, t, row_bytes):
-        """The time range [lo, hi) of the factor block holding step t (backward runs the steps in reverse)."""
-        n = self._block_len(row_bytes)
-        return (t, min(self.steps, t + n)) if self.reverse else (max(0, t + 1 - n), t + 1)
+    def _blocks(self, row_bytes):
+        """The time ranges [lo, hi) of about BLOCK_BYTES of rows of `row_bytes` each, in the order backward visits them."""
+        T = self.steps
+        n = max(1, min(T, BLOCK_BYTES // max(1, row_bytes)))
+        if self.reverse:
+            return [(lo, min(T, lo + n)) for lo in range(0, T, n)]
+        return [(max(0, hi - n), hi) for hi in range(T, 0, -n)]
 
     def _first(self):
         """The time index of the first step run."""
@@ -141,10 +166,11 @@ class RecurrentLayer(Function):
             grads["x"] = (dA2 @ self._w_ih).reshape(self._x.shape)
         if need("w_ih"):
             grads["w_ih"] = dA2.T @ self._x.reshape(T * B, self._x.shape[2])
+        db = dA2.sum(axis=0) if need("b_ih") or (need("b_hh") and dA_hh is None) else None
         if need("b_ih"):
-            grads["b_ih"] = dA2.sum(axis=0)
+            grads["b_ih"] = db
         if need("b_hh"):
-            grads["b_hh"] = dA2.sum(axis=0) if dA_hh is None else dA_hh.reshape(T * B, G).sum(axis=0)
+            grads["b_hh"] = db.copy() if dA_hh is None else dA_hh.reshape(T * B, G).sum(axis=0)
 
     def _need(self, name):
         return name in self._names and self.needs_grad[self._names.index(name)]

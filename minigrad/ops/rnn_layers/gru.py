@@ -3,13 +3,13 @@
     gi = x_t W_ih^T + b_ih,  gh = h_{t-1} W_hh^T + b_hh      (blocks r, z, n)
     r, z = sigmoid(gi_rz + gh_rz),  n = tanh(gi_n + r gh_n),  h_t = (1 - z) n + z h_{t-1}
 
-CPU: the r and z blocks are kept negated (weights and biases scaled once) so one exp gives both gates;
+CPU: the r and z blocks are kept scaled (weights and biases scaled once) so one tanh or exp gives both;
 backward computes the local derivatives per cache-sized block of steps, so each step is two products
 and one matmul; weight gradients are single matmuls over all steps.
 """
 from ... import backend
 from . import kernels
-from .common import RecurrentLayer, quiet, sigmoid_of_negated_
+from .common import SIGMOID_SCALE, RecurrentLayer, gate_mode, quiet, sigmoid_of_scaled_, transposed
 
 
 class GRULayer(RecurrentLayer):
@@ -23,48 +23,51 @@ class GRULayer(RecurrentLayer):
         T, B, _ = x.shape
         H, dt = self.hidden_size, self._dt
         b_hh = a.get("b_hh")
-        scale = None
-        if not self._gpu:                                      # -a for r and z: one exp gives both
+        scale, mode = None, gate_mode(dt)
+        if not self._gpu:                                      # r and z scaled: one tanh or exp gives both
             scale = xp.ones(3 * H, dtype=dt)
-            scale[:2 * H] = -1
-            w_hh, b_hh = w_hh * scale[:, None], (None if b_hh is None else b_hh * scale)
+            scale[:2 * H] = SIGMOID_SCALE[mode]
+            b_hh = None if b_hh is None else b_hh * scale
         act = xp.empty((T, B, 3 * H), dtype=dt)
         self._input_projection(xp, x, w_ih, scale, a.get("b_ih"), act)
         hb, hcur, hprev = self._state_buffer(xp, B, H, a.get("h0"))
         ghn = xp.empty((T, B, H), dtype=dt)                    # h_{t-1} W_hn^T + b_hn: backward needs it
-        rec, scratch, w_rec = xp.empty((B, 3 * H), dtype=dt), xp.empty((B, H), dtype=dt), w_hh.T
+        rec, scratch, w_rec = xp.empty((B, 3 * H), dtype=dt), xp.empty((B, H), dtype=dt), transposed(xp, w_hh, scale)
         has_h, first = "h0" in a, self._first()
-        with quiet(xp):
-            for t in self._order():
-                gh = xp.matmul(hprev[t], w_rec, out=rec) if has_h or t != first else None
-                if self._gpu:
-                    m = None if self._mask is None else self._m[t]
-                    kernels.gru_step(act[t], gh, b_hh, hprev[t], m, H, ghn[t], hcur[t])
-                    continue
-                if gh is not None and b_hh is not None:
-                    gh += b_hh
-                elif b_hh is not None:
-                    gh = b_hh[None, :]
-                g = act[t]
-                if gh is None:
-                    ghn[t] = 0
-                else:
-                    g[:, :2 * H] += gh[:, :2 * H]
-                    ghn[t] = gh[:, 2 * H:]
-                sigmoid_of_negated_(g[:, :2 * H], xp)         # r, z
-                n = g[:, 2 * H:]
-                n += xp.multiply(g[:, :H], ghn[t], out=scratch)
-                xp.tanh(n, out=n)
-                h, z = hcur[t], g[:, H:2 * H]
-                if has_h or t != first:                        # h = n + z (h_prev - n)
-                    xp.subtract(hprev[t], n, out=h)
-                    h *= z
-                    h += n
-                else:
-                    xp.multiply(z, n, out=h)
-                    xp.subtract(n, h, out=h)
-                self._hold_padded(xp, t, h, hprev[t])
-        self._x, self._w_ih, self._w_hh, self._has_h0 = x, a["w_ih"], a["w_hh"], has_h
+        if self._gpu:
+            m = None if self._mask is None else self._m
+            for t, g, h_prev, ghn_t, h, m_t in self._steps(range(T), act, hprev, ghn, hcur, m):
+                gh = xp.dot(h_prev, w_rec, out=rec) if has_h or t != first else None
+                kernels.gru_step(g, gh, b_hh, h_prev, m_t, H, ghn_t, h)
+        else:
+            pad = None if self._mask is None else self._padded
+            steps = self._steps(range(T), act, act[:, :, :2 * H], act[:, :, :H], act[:, :, H:2 * H],
+                                act[:, :, 2 * H:], hprev, ghn, hcur, pad)
+            with quiet(xp):
+                for t, g, rz, r, z, n, h_prev, ghn_t, h, pad_t in steps:
+                    gh = xp.dot(h_prev, w_rec, out=rec) if has_h or t != first else None
+                    if gh is not None and b_hh is not None:
+                        gh += b_hh
+                    elif b_hh is not None:
+                        gh = b_hh[None, :]
+                    if gh is None:
+                        ghn_t[...] = 0
+                    else:
+                        rz += gh[:, :2 * H]
+                        xp.copyto(ghn_t, gh[:, 2 * H:])
+                    sigmoid_of_scaled_(rz, xp, mode)           # r, z
+                    n += xp.multiply(r, ghn_t, out=scratch)
+                    xp.tanh(n, out=n)
+                    if has_h or t != first:                    # h = n + z (h_prev - n)
+                        xp.subtract(h_prev, n, out=h)
+                        h *= z
+                        h += n
+                    else:
+                        xp.multiply(z, n, out=h)
+                        xp.subtract(n, h, out=h)
+                    if pad_t is not None:                      # padded rows keep their state
+                        xp.copyto(h, h_prev, where=pad_t)
+        self._x, self._w_ih, self._w_hh, self._has_h0 = x, w_ih, w_hh, has_h
         self._act, self._ghn, self._hb = act, ghn, hb
         return hcur, self._final(hb)
 
@@ -85,25 +88,27 @@ class GRULayer(RecurrentLayer):
         return self._result(grads)
 
     def _backward_cpu(self, xp, gy, dh_next, dgh, dgi, need_h0):
-        B, H = dh_next.shape
-        dgh4, dgi4 = dgh.reshape(self.steps, B, 3, H), dgi.reshape(self.steps, B, 3, H)
+        T, (B, H), dt = self.steps, dh_next.shape, self._dt
+        dgh4, dgi4 = dgh.reshape(T, B, 3, H), dgi.reshape(T, B, 3, H)
         dh, scratch = xp.empty_like(dh_next), xp.empty_like(dh_next)
-        k_buf = xp.empty((self._block_len(B * 4 * H * self._dt.itemsize), B, 4, H), dtype=self._dt)
-        lo = hi = None
-        for t in reversed(self._order()):
-            if lo is None or not lo <= t < hi:
-                lo, hi = self._block(t, B * 4 * H * self._dt.itemsize)
-                k, z = self._factors(xp, lo, hi, k_buf)
-            j = t - lo
-            if gy is None:
-                dh[...] = dh_next
-            else:
-                xp.add(gy[t], dh_next, out=dh)                            # dL/dh_t: output + later steps
-            xp.multiply(dh[:, None, :], k[j, :, :3], out=dgh4[t])         # [da_r, da_z, r da_n]
-            xp.multiply(dh, k[j, :, 3], out=dgi4[t, :, 2])                # da_n
-            if t != self._first() or need_h0:
-                xp.matmul(dgh[t], self._w_hh, out=dh_next)                # dL/dh_{t-1}: through the gates
-                dh_next += xp.multiply(dh, z[j], out=scratch)             # ... and directly (z; 1 if padded)
+        dh3 = dh[:, None, :]
+        blocks = self._blocks(B * 4 * H * dt.itemsize)
+        k_buf = xp.empty((blocks[0][1] - blocks[0][0] if blocks else 0, B, 4, H), dtype=dt)
+        multiply, first = xp.multiply, self._first()
+        for lo, hi in blocks:
+            k, z = self._factors(xp, lo, hi, k_buf)
+            steps = self._steps(range(lo, hi), None if gy is None else gy[lo:hi], k[:, :, :3], k[:, :, 3], z,
+                                dgh[lo:hi], dgh4[lo:hi], dgi4[lo:hi, :, 2], backward=True)
+            for t, gy_t, k_h, k_n, z_t, dgh_t, dgh4_t, dan_t in steps:
+                if gy_t is None:
+                    xp.copyto(dh, dh_next)
+                else:
+                    xp.add(gy_t, dh_next, out=dh)              # dL/dh_t: output + later steps
+                multiply(dh3, k_h, out=dgh4_t)                 # [da_r, da_z, r da_n]
+                multiply(dh, k_n, out=dan_t)                   # da_n
+                if t != first or need_h0:
+                    xp.dot(dgh_t, self._w_hh, out=dh_next)     # dL/dh_{t-1}: through the gates
+                    dh_next += multiply(dh, z_t, out=scratch)  # ... and directly (z; 1 if padded)
         dgi[:, :, :2 * H] = dgh[:, :, :2 * H]
 
     def _factors(self, xp, lo, hi, k_buf):
@@ -133,12 +138,13 @@ class GRULayer(RecurrentLayer):
         return k, z
 
     def _backward_gpu(self, xp, gy, dhr, dgh, dgi, need_h0):
-        B, H = dhr.shape
-        gy = xp.zeros((self.steps, B, H), dtype=self._dt) if gy is None else gy
-        hprev, keep = self._views(self._hb)[1], xp.empty_like(dhr)
-        for t in reversed(self._order()):
-            m = None if self._mask is None else self._m[t]
-            kernels.gru_step_backward(self._act[t], self._ghn[t], hprev[t], gy[t], dhr, m, H, dgh[t], dgi[t], keep)
-            if t != self._first() or need_h0:
-                xp.matmul(dgh[t], self._w_hh, out=dhr)
+        T, (B, H), first = self.steps, dhr.shape, self._first()
+        gy = xp.zeros((T, B, H), dtype=self._dt) if gy is None else gy
+        keep = xp.empty_like(dhr)
+        m = None if self._mask is None else self._m
+        steps = self._steps(range(T), self._act, self._ghn, self._views(self._hb)[1], gy, dgh, dgi, m, backward=True)
+        for t, act_t, ghn_t, h_prev, gy_t, dgh_t, dgi_t, m_t in steps:
+            kernels.gru_step_backward(act_t, ghn_t, h_prev, gy_t, dhr, m_t, H, dgh_t, dgi_t, keep)
+            if t != first or need_h0:
+                xp.dot(dgh_t, self._w_hh, out=dhr)
                 dhr += keep

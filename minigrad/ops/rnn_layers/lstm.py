@@ -3,14 +3,15 @@
     a_t = x_t W_ih^T + b_ih + b_hh + h_{t-1} W_hh^T = [a_i a_f a_g a_o]
     c_t = f c_{t-1} + i g,  h_t = o tanh(c_t)   (i f o = sigmoid, g = tanh of their blocks)
 
-CPU speed tricks: the input projection of all steps is one matmul; the gate pre-activations are kept
-scaled by -1 (i f o) and -2 (g), weights and biases scaled once, so one exp per step gives every gate
-(tanh(a) = 2 sigmoid(2a) - 1); backward computes the local derivatives for a cache-sized block of steps at
-a time, and the weight gradients as single matmuls over all steps.
+CPU speed tricks: the input projection of all steps is one matmul; the gates are kept in the order i f o g
+with their pre-activations scaled (weights and biases scaled once) so that ONE tanh (float32: a/2 for the
+sigmoids, sigmoid(a) = (1 + tanh(a/2)) / 2) or ONE exp (-a and -2a: tanh(a) = 2 sigmoid(2a) - 1) per step
+gives every gate; backward computes the local derivatives for a cache-sized block of steps at a time, and
+the weight gradients as single matmuls over all steps.
 """
 from ... import backend
 from . import kernels
-from .common import RecurrentLayer, quiet, sigmoid_of_negated_
+from .common import SIGMOID_SCALE, RecurrentLayer, gate_mode, quiet, transposed
 
 
 class LSTMLayer(RecurrentLayer):
@@ -26,39 +27,53 @@ class LSTMLayer(RecurrentLayer):
         H, dt = self.hidden_size, self._dt
         biases = [a[k] for k in ("b_ih", "b_hh") if k in a]
         bias = biases[0] + biases[1] if len(biases) == 2 else (biases[0] if biases else None)
-        scale = None
-        if not self._gpu:                                      # -a for i f o, -2a for g: one exp gives all
-            scale = xp.full(4 * H, -1, dtype=dt)
-            scale[2 * H:3 * H] = -2
+        scale = rows = None
+        mode = gate_mode(dt)
+        if not self._gpu:               # CPU: gates reordered i f o g, pre-activations scaled for one-pass gates
+            rows = xp.concatenate([xp.arange(2 * H), xp.arange(3 * H, 4 * H), xp.arange(2 * H, 3 * H)])
+            scale = xp.full(4 * H, SIGMOID_SCALE[mode], dtype=dt)
+            scale[3 * H:] = 1 if mode == "tanh" else -2       # tanh(a) = 2 sigmoid(2a) - 1
         act = xp.empty((T, B, 4 * H), dtype=dt)
-        self._input_projection(xp, x, w_ih, scale, bias, act)
+        self._input_projection(xp, x, w_ih, scale, bias, act, rows)
         hb, hcur, hprev = self._state_buffer(xp, B, H, a.get("h0"))
         cb, ccur, cprev = self._state_buffer(xp, B, H, a.get("c0"))
         tc = xp.empty((T, B, H), dtype=dt)
-        w_rec = (w_hh if scale is None else w_hh * scale[:, None]).T
-        rec = xp.empty((B, 4 * H), dtype=dt)
+        w_rec, rec = transposed(xp, w_hh, scale, rows), xp.empty((B, 4 * H), dtype=dt)
         has_h, has_c, first = "h0" in a, "c0" in a, self._first()
-        with quiet(xp):
-            for t in self._order():
-                r = xp.matmul(hprev[t], w_rec, out=rec) if has_h or t != first else None
-                if self._gpu:
-                    m = None if self._mask is None else self._m[t]
-                    kernels.lstm_step(act[t], r, cprev[t], hprev[t], m, H, ccur[t], tc[t], hcur[t])
-                    continue
-                g = act[t]
-                if r is not None:
-                    g += r
-                sigmoid_of_negated_(g, xp)                     # i, f, o and sigmoid(2 a_g)
-                gg = g[:, 2 * H:3 * H]
-                gg *= 2
-                gg -= 1                                        # g = tanh(a_g)
-                c = xp.multiply(g[:, :H], gg, out=ccur[t])     # c = i g + f c_prev
-                if has_c or t != first:
-                    c += xp.multiply(g[:, H:2 * H], cprev[t], out=tc[t])
-                xp.tanh(c, out=tc[t])
-                xp.multiply(g[:, 3 * H:], tc[t], out=hcur[t])  # h = o tanh(c)
-                self._hold_padded(xp, t, c, cprev[t])
-                self._hold_padded(xp, t, hcur[t], hprev[t])
+        pad = None if self._mask is None else self._padded
+        if self._gpu:
+            for t, g, h_prev, c_prev, c, tct, h, m in self._steps(range(T), act, hprev, cprev, ccur, tc, hcur,
+                                                                   None if pad is None else self._m):
+                r = xp.dot(h_prev, w_rec, out=rec) if has_h or t != first else None
+                kernels.lstm_step(g, r, c_prev, h_prev, m, H, c, tct, h)
+        else:
+            a4 = act.reshape(T, B, 4, H)
+            half, one, two = self._constants(xp, 0.5, 1, 2)
+            tanh, multiply, dot, copyto = xp.tanh, xp.multiply, xp.dot, xp.copyto
+            steps = self._steps(range(T), act, act[:, :, :3 * H], a4[:, :, 0], a4[:, :, 1], a4[:, :, 2],
+                                a4[:, :, 3], hprev, cprev, ccur, tc, hcur, pad)
+            with quiet(xp):
+                for t, g, s, i, f, o, gg, h_prev, c_prev, c, tct, h, pad_t in steps:
+                    if has_h or t != first:
+                        g += dot(h_prev, w_rec, out=rec)
+                    if mode == "tanh":
+                        tanh(g, out=g)                         # tanh(a_g), and tanh(a/2) for i f o
+                        s *= half
+                        s += half                              # sigmoid(a) = (1 + tanh(a/2)) / 2
+                    else:
+                        xp.exp(g, out=g)                       # exp(-a), exp(-2 a_g)
+                        g += one
+                        xp.reciprocal(g, out=g)                # sigmoid(a), sigmoid(2 a_g)
+                        gg *= two
+                        gg -= one                              # tanh(a_g)
+                    multiply(i, gg, out=c)                     # c = i g + f c_prev
+                    if has_c or t != first:
+                        c += multiply(f, c_prev, out=tct)
+                    tanh(c, out=tct)
+                    multiply(o, tct, out=h)                    # h = o tanh(c)
+                    if pad_t is not None:                      # padded rows keep their state
+                        copyto(c, c_prev, where=pad_t)
+                        copyto(h, h_prev, where=pad_t)
         self._x, self._w_ih, self._w_hh, self._has_h0 = x, w_ih, w_hh, has_h
         self._act, self._cb, self._hb, self._tc = act, cb, hb, tc
         return hcur, self._final(hb), self._final(cb)
@@ -69,7 +84,7 @@ class LSTMLayer(RecurrentLayer):
         gy = None if gy is None else gy.astype(dt, copy=False)
         dh_next = xp.zeros((B, H), dtype=dt) if gh_n is None else gh_n.astype(dt)   # a copy: written into
         dc_next = xp.zeros((B, H), dtype=dt) if gc_n is None else gc_n.astype(dt)
-        dA = xp.empty((T, B, 4 * H), dtype=dt)                 # dL/da_t for every step
+        dA = xp.empty((T, B, 4 * H), dtype=dt)                 # dL/da_t for every step, gates i f g o
         need_h0 = self._need("h0")
         run = self._backward_gpu if self._gpu else self._backward_cpu
         run(xp, gy, dh_next, dc_next, dA, need_h0)
@@ -81,47 +96,54 @@ class LSTMLayer(RecurrentLayer):
 
     def _backward_cpu(self, xp, gy, dh_next, dc_next, dA, need_h0):
         """dh_next, dc_next: dL/dh_t, dL/dc_t from later steps (in: from h_n, c_n; out: dL/dh0, dL/dc0)."""
-        B, H = dh_next.shape
-        dA4 = dA.reshape(self.steps, B, 4, H)
+        T, (B, H), dt = self.steps, dh_next.shape, self._dt
+        dA4 = dA.reshape(T, B, 4, H)
         dh, dc, scratch = xp.empty_like(dh_next), xp.empty_like(dh_next), xp.empty_like(dh_next)
-        n = self._block_len(B * 4 * H * self._dt.itemsize)
-        k_buf, kc_buf = xp.empty((n, B, 4, H), dtype=self._dt), xp.empty((n, B, H), dtype=self._dt)
+        dc3 = dc[:, None, :]
+        blocks = self._blocks(B * 4 * H * dt.itemsize)
+        n = blocks[0][1] - blocks[0][0] if blocks else 0
+        k_buf, kc_buf = xp.empty((n, B, 4, H), dtype=dt), xp.empty((n, B, H), dtype=dt)
         cprev = self._views(self._cb)[1]
-        lo = hi = None
-        for t in reversed(self._order()):
-            if lo is None or not lo <= t < hi:
-                lo, hi = self._block(t, B * 4 * H * self._dt.itemsize)
-                k, kc, f = self._factors(xp, lo, hi, cprev, k_buf, kc_buf)
-            j = t - lo
-            if gy is None:
-                dh[...] = dh_next
-            else:
-                xp.add(gy[t], dh_next, out=dh)                            # dL/dh_t: output + later steps
-            xp.multiply(dh, k[j, :, 3], out=dA4[t, :, 3])                 # dL/da_o
-            xp.multiply(dh, kc[j], out=dc)
-            dc += dc_next                                                 # dL/dc_t
-            xp.multiply(dc[:, None, :], k[j, :, :3], out=dA4[t, :, :3])   # dL/da_i, da_f, da_g
-            xp.multiply(dc, f[j], out=dc_next)                            # dL/dc_{t-1}
-            if t != self._first() or need_h0:
-                xp.matmul(dA[t], self._w_hh, out=dh_next)                 # dL/dh_{t-1}
-                if self._mask is not None:                                # padded rows pass dh straight on
-                    dh_next += xp.multiply(dh, self._pad[t], out=scratch)
+        multiply, dot, w_hh, first = xp.multiply, xp.dot, self._w_hh, self._first()
+        pad = None if self._mask is None else self._pad
+        for lo, hi in blocks:
+            k, kc, f = self._factors(xp, lo, hi, cprev, k_buf, kc_buf)
+            part = lambda a: None if a is None else a[lo:hi]  # noqa: E731
+            steps = self._steps(range(lo, hi), part(gy), k[:, :, 3], kc, k[:, :, :3], f, dA[lo:hi],
+                                dA4[lo:hi, :, 3], dA4[lo:hi, :, :3], part(pad), backward=True)
+            for t, gy_t, k_o, kc_t, k_ifg, f_t, dA_t, dA_o, dA_ifg, pad_t in steps:
+                if gy_t is None:
+                    xp.copyto(dh, dh_next)
+                else:
+                    xp.add(gy_t, dh_next, out=dh)              # dL/dh_t: output + later steps
+                multiply(dh, k_o, out=dA_o)                    # dL/da_o
+                multiply(dh, kc_t, out=dc)
+                dc += dc_next                                  # dL/dc_t
+                multiply(dc3, k_ifg, out=dA_ifg)               # dL/da_i, da_f, da_g
+                multiply(dc, f_t, out=dc_next)                 # dL/dc_{t-1}
+                if t != first or need_h0:
+                    dot(dA_t, w_hh, out=dh_next)               # dL/dh_{t-1}
+                    if pad_t is not None:                      # padded rows pass dh straight on
+                        dh_next += multiply(dh, pad_t, out=scratch)
 
     def _factors(self, xp, lo, hi, cprev, k_buf, kc_buf):
         """Local derivatives of steps [lo, hi): k (n, B, 4, H) with dA_{i,f,g} = dc k_{i,f,g}, dA_o = dh k_o;
         kc with dc = dh kc + dL/dc_t (from later); f with dL/dc_{t-1} = dc f. Padded rows: k = kc = 0, f = 1."""
         n, B, H = hi - lo, self._act.shape[1], self.hidden_size
-        a = self._act[lo:hi].reshape(n, B, 4, H)
-        i, f, g, o = a[:, :, 0], a[:, :, 1], a[:, :, 2], a[:, :, 3]
+        a = self._act[lo:hi].reshape(n, B, 4, H)               # activations in the order i f o g
+        i, f, o, g = a[:, :, 0], a[:, :, 1], a[:, :, 2], a[:, :, 3]
         tc, k, kc = self._tc[lo:hi], k_buf[:n], kc_buf[:n]
-        xp.subtract(1, a, out=k)
-        k *= a                                                  # s (1 - s)
+        kif, ko, kg = k[:, :, :2], k[:, :, 3], k[:, :, 2]
+        xp.subtract(1, a[:, :, :2], out=kif)
+        kif *= a[:, :, :2]                                      # s (1 - s) for i and f
         k[:, :, 0] *= g                                         # k_i = g i (1 - i)
         k[:, :, 1] *= cprev[lo:hi]                              # k_f = c_prev f (1 - f)
-        kg = xp.multiply(g, g, out=k[:, :, 2])
+        xp.multiply(g, g, out=kg)
         xp.subtract(1, kg, out=kg)
         kg *= i                                                 # k_g = i (1 - g^2)
-        k[:, :, 3] *= tc                                        # k_o = tanh(c) o (1 - o)
+        xp.subtract(1, o, out=ko)
+        ko *= o
+        ko *= tc                                                # k_o = tanh(c) o (1 - o)
         xp.multiply(tc, tc, out=kc)
         xp.subtract(1, kc, out=kc)
         kc *= o                                                 # kc = o (1 - tanh(c)^2)
@@ -133,15 +155,15 @@ class LSTMLayer(RecurrentLayer):
         return k, kc, f
 
     def _backward_gpu(self, xp, gy, dhr, dc, dA, need_h0):
-        B, H = dhr.shape
-        gy = xp.zeros((self.steps, B, H), dtype=self._dt) if gy is None else gy
-        cprev = self._views(self._cb)[1]
+        T, (B, H), first = self.steps, dhr.shape, self._first()
+        gy = xp.zeros((T, B, H), dtype=self._dt) if gy is None else gy
         dc_prev, keep = xp.empty_like(dc), xp.empty_like(dc)
-        for t in reversed(self._order()):
-            m = None if self._mask is None else self._m[t]
-            kernels.lstm_step_backward(self._act[t], cprev[t], self._tc[t], gy[t], dhr, dc, m, H, dA[t], dc_prev, keep)
-            dc[...] = dc_prev
-            if t != self._first() or need_h0:
-                xp.matmul(dA[t], self._w_hh, out=dhr)
-                if m is not None:
+        m = None if self._mask is None else self._m
+        steps = self._steps(range(T), self._act, self._views(self._cb)[1], self._tc, gy, dA, m, backward=True)
+        for t, act_t, c_prev, tc_t, gy_t, dA_t, m_t in steps:
+            kernels.lstm_step_backward(act_t, c_prev, tc_t, gy_t, dhr, dc, m_t, H, dA_t, dc_prev, keep)
+            xp.copyto(dc, dc_prev)
+            if t != first or need_h0:
+                xp.dot(dA_t, self._w_hh, out=dhr)
+                if m_t is not None:
                     dhr += keep

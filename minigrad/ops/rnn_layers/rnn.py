@@ -5,7 +5,7 @@
 """
 from ... import backend
 from . import kernels
-from .common import RecurrentLayer
+from .common import RecurrentLayer, transposed
 
 
 class RNNLayer(RecurrentLayer):
@@ -29,13 +29,13 @@ class RNNLayer(RecurrentLayer):
         bias = biases[0] + biases[1] if len(biases) == 2 else (biases[0] if biases else None)
         hb, hcur, hprev = self._state_buffer(xp, B, H, a.get("h0"))
         self._input_projection(xp, x, w_ih, None, bias, hcur)      # each step's input part, in place
-        rec, w_rec = xp.empty((B, H), dtype=self._dt), w_hh.T
+        rec, w_rec = xp.empty((B, H), dtype=self._dt), transposed(xp, w_hh)
         has_h, first = "h0" in a, self._first()
-        for t in self._order():
-            r = xp.matmul(hprev[t], w_rec, out=rec) if has_h or t != first else None
-            h = hcur[t]
+        m = None if self._mask is None else self._m if self._gpu else self._padded
+        for t, h_prev, h, m_t in self._steps(range(self.steps), hprev, hcur, m):
+            r = xp.dot(h_prev, w_rec, out=rec) if has_h or t != first else None
             if self._gpu:
-                kernels.rnn_step(h, r, hprev[t], None if self._mask is None else self._m[t], H, relu, h)
+                kernels.rnn_step(h, r, h_prev, m_t, H, relu, h)
                 continue
             if r is not None:
                 h += r
@@ -43,7 +43,8 @@ class RNNLayer(RecurrentLayer):
                 xp.maximum(h, 0, out=h)
             else:
                 xp.tanh(h, out=h)
-            self._hold_padded(xp, t, h, hprev[t])
+            if m_t is not None:                                     # padded rows keep their state
+                xp.copyto(h, h_prev, where=m_t)
         self._x, self._w_ih, self._w_hh, self._has_h0, self._hb = x, w_ih, w_hh, has_h, hb
         return hcur, self._final(hb)
 
@@ -59,28 +60,29 @@ class RNNLayer(RecurrentLayer):
             dA = xp.empty((T, B, H), dtype=dt)
             gy = xp.zeros((T, B, H), dtype=dt) if gy is None else gy
             keep = xp.empty_like(dh_next)
-            for t in reversed(self._order()):
-                m = None if self._mask is None else self._m[t]
-                kernels.rnn_step_backward(hcur[t], gy[t], dh_next, m, H, relu, dA[t], keep)
+            m = None if self._mask is None else self._m
+            for t, h, gy_t, dA_t, m_t in self._steps(range(T), hcur, gy, dA, m, backward=True):
+                kernels.rnn_step_backward(h, gy_t, dh_next, m_t, H, relu, dA_t, keep)
                 if t != first or need_h0:
-                    xp.matmul(dA[t], self._w_hh, out=dh_next)
-                    if m is not None:
+                    xp.dot(dA_t, self._w_hh, out=dh_next)
+                    if m_t is not None:
                         dh_next += keep
         else:
             dA = (hcur > 0).astype(dt) if relu else 1 - hcur * hcur     # phi' of every step, then dL/da in place
             if self._mask is not None:
                 dA *= self._m
             dh, scratch = xp.empty_like(dh_next), xp.empty_like(dh_next)
-            for t in reversed(self._order()):
-                if gy is None:
-                    dh[...] = dh_next
+            pad = None if self._mask is None else self._pad
+            for t, gy_t, dA_t, pad_t in self._steps(range(T), gy, dA, pad, backward=True):
+                if gy_t is None:
+                    xp.copyto(dh, dh_next)
                 else:
-                    xp.add(gy[t], dh_next, out=dh)                  # dL/dh_t: output + later steps
-                dA[t] *= dh
+                    xp.add(gy_t, dh_next, out=dh)                   # dL/dh_t: output + later steps
+                dA_t *= dh
                 if t != first or need_h0:
-                    xp.matmul(dA[t], self._w_hh, out=dh_next)       # dL/dh_{t-1}
-                    if self._mask is not None:                      # padded rows pass dh straight on
-                        dh_next += xp.multiply(dh, self._pad[t], out=scratch)
+                    xp.dot(dA_t, self._w_hh, out=dh_next)           # dL/dh_{t-1}
+                    if pad_t is not None:                           # padded rows pass dh straight on
+                        dh_next += xp.multiply(dh, pad_t, out=scratch)
         grads = {"h0": dh_next if need_h0 else None}
         self._input_grads(dA, grads)
         if self._need("w_hh"):
