@@ -9,6 +9,7 @@ sent their gradients), calls each node's backward once, and releases what it sav
 import functools
 import itertools
 import weakref
+from typing import Any, Callable, Sequence
 
 from . import backend
 from .tensor import Tensor
@@ -42,7 +43,7 @@ class no_grad:
     def __exit__(self, *exc):
         _state.grad_enabled = self._prev
 
-    def __call__(self, fn):
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             with type(self)():
@@ -55,7 +56,7 @@ class enable_grad(no_grad):
     enabled = True
 
 
-def is_grad_enabled():
+def is_grad_enabled() -> bool:
     return _state.grad_enabled
 
 
@@ -66,7 +67,7 @@ class scope:
     """
     __slots__ = ("name", "_prev")
 
-    def __init__(self, name):
+    def __init__(self, name: str) -> None:
         self.name = str(name)
 
     def __enter__(self):
@@ -78,7 +79,7 @@ class scope:
         _state.scope = self._prev
 
 
-def current_scope():
+def current_scope() -> tuple[str, ...]:
     return _state.scope
 
 
@@ -91,7 +92,7 @@ class annotate:
     """
     __slots__ = ("facts", "_prev")
 
-    def __init__(self, **facts):
+    def __init__(self, **facts: Any) -> None:
         self.facts = facts
 
     def __enter__(self):
@@ -103,7 +104,7 @@ class annotate:
         _state.meta = self._prev
 
 
-def current_meta():
+def current_meta() -> dict[str, Any]:
     """The facts that nodes created now would carry (a dict; empty outside any annotate block)."""
     return dict(_state.meta or {})
 
@@ -112,7 +113,7 @@ class detect_anomaly:
     """Context manager: the first op whose forward output or backward gradient holds NaN/Inf
     raises a RuntimeError naming the op and its scope."""
 
-    def __init__(self, enabled=True):
+    def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
 
     def __enter__(self):
@@ -133,12 +134,12 @@ def _check_finite(node, arrays, what):
 
 # ----------------------------------------------------------------------------- errors
 
-def describe(arrays):
+def describe(arrays: Sequence[backend.Array]) -> str:
     """'float32[2, 3] on cpu, int64[5] on cpu': the inputs as error messages name them."""
     return ", ".join(f"{a.dtype}{list(a.shape)} on {backend.device_of(a)}" for a in arrays)
 
 
-def op_error(exc_type, op, message):
+def op_error(exc_type: type[Exception], op: str, message: str) -> Exception:
     """An exception whose text starts with the op's name (and scope); marked so it is not wrapped twice."""
     where = f" (in scope '{'/'.join(_state.scope)}')" if _state.scope else ""
     err = exc_type(f"{op}{where}: {message}")
@@ -148,7 +149,7 @@ def op_error(exc_type, op, message):
 
 # ----------------------------------------------------------------------------- Function
 
-def sum_to(g, shape):
+def sum_to(g: backend.Array, shape: tuple[int, ...]) -> backend.Array:
     """Sum gradient `g` down to `shape`: the backward of NumPy broadcasting."""
     if g.shape == shape:
         return g
@@ -169,23 +170,23 @@ class Function:
                  "__weakref__")
 
     @property
-    def name(self):
+    def name(self) -> str:
         return type(self).__name__
 
     @property
-    def released(self):
+    def released(self) -> bool:
         """True once backward() has freed what this node saved (the graph behind it can't be walked)."""
         return self._released
 
-    def label(self):
+    def label(self) -> str:
         """How a picture names this node: the op's name (subclasses add what tells applications apart)."""
         return self.name
 
-    def attributes(self):
+    def attributes(self) -> dict[str, Any]:
         """The op's static arguments for pictures: public attributes that are plain values (no arrays)."""
         return {k: v for k, v in vars(self).items() if not k.startswith("_") and _is_plain(v)}
 
-    def __call__(self, *inputs):
+    def __call__(self, *inputs: Tensor | float | backend.Array) -> Any:   # a Tensor (a tuple for several outputs)
         """Run forward on the inputs' arrays; record this node when any input requires grad."""
         tensors, arrays = inputs, []
         for x in inputs:
@@ -231,18 +232,18 @@ class Function:
         self.n_out = 1
         return Tensor._make(out, True, self, 0)
 
-    def forward(self, *arrays):
+    def forward(self, *arrays: backend.Array) -> backend.Array | tuple[backend.Array, ...]:
         raise NotImplementedError
 
-    def backward(self, *grads):
+    def backward(self, *grads: backend.Array | None) -> backend.Array | None | tuple[backend.Array | None, ...]:
         raise NotImplementedError
 
-    def retain_output(self, tensor):
+    def retain_output(self, tensor: Tensor) -> None:
         if self._retained is None:
             self._retained = {}
         self._retained[tensor._index] = weakref.ref(tensor)
 
-    def release(self):
+    def release(self) -> None:
         """Drop saved arrays and links to inputs; the graph can no longer be walked backward."""
         vars(self).clear()
         self.inputs = ()
@@ -289,7 +290,7 @@ def _lift_inputs(inputs):
 
 # ----------------------------------------------------------------------------- backward
 
-def backward(root, grad=None, retain_graph=False):
+def backward(root: Tensor, grad: Tensor | backend.Array | None = None, retain_graph: bool = False) -> None:
     """Backpropagate from `root`, accumulating gradients into the .grad of leaves (and retained tensors)."""
     if not root._requires_grad:
         raise RuntimeError(f"backward: the tensor (shape {root.shape}) does not require grad and has no "

@@ -1,11 +1,13 @@
 """Ways to make tensors: from data, filled with a constant, or random (seeded by mg.manual_seed)."""
 import operator
+from typing import Any, Sequence
 
 from . import backend
 from .tensor import Tensor
 
 
-def tensor(data, dtype=None, device=None, requires_grad=False):
+def tensor(data: Any, dtype: backend.DType | str | None = None, device: str | None = None,
+           requires_grad: bool = False) -> Tensor:
     """A new leaf tensor holding a copy of `data`. Python floats become the default dtype (float32)."""
     return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
 
@@ -33,17 +35,20 @@ def _float_dtype(dtype):
     return backend.default_dtype() if dtype is None else backend.as_dtype(dtype)
 
 
-def zeros(*shape, dtype=None, device=None, requires_grad=False):
+def zeros(*shape: int | Sequence[int], dtype: backend.DType | str | None = None, device: str | None = None,
+          requires_grad: bool = False) -> Tensor:
     xp = backend.xp_for(device)
     return _leaf(xp.zeros(_shape(shape), dtype=_float_dtype(dtype)), requires_grad)
 
 
-def ones(*shape, dtype=None, device=None, requires_grad=False):
+def ones(*shape: int | Sequence[int], dtype: backend.DType | str | None = None, device: str | None = None,
+         requires_grad: bool = False) -> Tensor:
     xp = backend.xp_for(device)
     return _leaf(xp.ones(_shape(shape), dtype=_float_dtype(dtype)), requires_grad)
 
 
-def full(shape, value, dtype=None, device=None, requires_grad=False):
+def full(shape: int | Sequence[int], value: float, dtype: backend.DType | str | None = None,
+         device: str | None = None, requires_grad: bool = False) -> Tensor:
     xp = backend.xp_for(device)
     if dtype is None:
         dtype = backend.host_array(value).dtype
@@ -51,15 +56,16 @@ def full(shape, value, dtype=None, device=None, requires_grad=False):
     return _leaf(xp.full(_shape(shape), value, dtype=backend.as_dtype(dtype)), requires_grad)
 
 
-def zeros_like(t, dtype=None, requires_grad=False):
+def zeros_like(t: Tensor, dtype: backend.DType | str | None = None, requires_grad: bool = False) -> Tensor:
     return zeros(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
 
 
-def ones_like(t, dtype=None, requires_grad=False):
+def ones_like(t: Tensor, dtype: backend.DType | str | None = None, requires_grad: bool = False) -> Tensor:
     return ones(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
 
 
-def arange(start, stop=None, step=1, dtype=None, device=None, requires_grad=False):
+def arange(start: float, stop: float | None = None, step: float = 1, dtype: backend.DType | str | None = None,
+           device: str | None = None, requires_grad: bool = False) -> Tensor:
     """Evenly spaced values in [start, stop): int64 for int arguments, else the default float dtype."""
     if stop is None:
         start, stop = 0, start
@@ -70,19 +76,21 @@ def arange(start, stop=None, step=1, dtype=None, device=None, requires_grad=Fals
     return _leaf(xp.arange(start, stop, step, dtype=backend.as_dtype(dtype)), requires_grad)
 
 
-def randn(*shape, dtype=None, device=None, requires_grad=False):
+def randn(*shape: int | Sequence[int], dtype: backend.DType | str | None = None, device: str | None = None,
+          requires_grad: bool = False) -> Tensor:
     """Standard normal samples from the device's generator."""
     data = backend.random_normal(_shape(shape), _float_dtype(dtype), backend.normalize_device(device))
     return _leaf(data, requires_grad)
 
 
-def rand(*shape, dtype=None, device=None, requires_grad=False):
+def rand(*shape: int | Sequence[int], dtype: backend.DType | str | None = None, device: str | None = None,
+         requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1) from the device's generator."""
     data = backend.random_uniform(_shape(shape), _float_dtype(dtype), backend.normalize_device(device))
     return _leaf(data, requires_grad)
 
 
-def randint(low, high, shape, device=None):
+def randint(low: int, high: int, shape: int | Sequence[int], device: str | None = None) -> Tensor:
     """Integers in [low, high) (int64)."""
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     return _leaf(backend.random_integers(low, high, shape, backend.normalize_device(device)), False)

@@ -1,4 +1,6 @@
 """gradcheck: compare autograd's gradients with central finite differences (float64)."""
+from typing import Callable, Sequence
+
 from . import backend
 from .autograd import no_grad
 from .tensor import Tensor
@@ -8,7 +10,9 @@ class GradcheckError(RuntimeError):
     """Autograd and finite differences disagree; the message names the worst element."""
 
 
-def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, directions=None, raise_exception=True, seed=0):
+def gradcheck(fn: Callable[..., Tensor | Sequence[Tensor]], inputs: Tensor | Sequence[Tensor], eps: float = 1e-6,
+              atol: float = 1e-5, rtol: float = 1e-3, directions: int | None = None, raise_exception: bool = True,
+              seed: int = 0) -> bool:
     """Check d fn(*inputs) / d inputs against central differences, for every input with requires_grad.
 
     The outputs are reduced to the scalar L = sum_k <out_k, w_k> with fixed random w_k, so one
@@ -112,7 +116,8 @@ def _check_directions(inputs, checked, analytic, value, eps, atol, rtol, directi
         excess = abs(a - numeric) - (atol + rtol * abs(numeric))
         if excess > 0 and (worst is None or excess > worst[0]):
             worst = (excess, f"gradcheck: random direction {k}: analytic <grad, d> {a:.10g} vs numeric "
-                             f"{numeric:.10g} (|diff| {abs(a - numeric):.3g}, allowed {atol + rtol * abs(numeric):.3g})")
+                             f"{numeric:.10g} (|diff| {abs(a - numeric):.3g}, "
+                             f"allowed {atol + rtol * abs(numeric):.3g})")
     return None if worst is None else worst[1]
 
 

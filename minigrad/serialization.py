@@ -12,6 +12,7 @@ import math
 import os
 import secrets
 import threading
+from typing import Any
 
 from . import backend
 from .tensor import Tensor
@@ -37,7 +38,7 @@ class CheckpointError(ValueError):
 
 # ----------------------------------------------------------------------------- save
 
-def save(obj, path):
+def save(obj: Any, path: str | os.PathLike) -> None:
     """Write `obj` (nested dicts/lists/tuples of Tensors, arrays and JSON values) to `path` atomically.
 
     The data goes to a temporary file `.<name>.<pid>.<random>.tmp` next to `path`, is flushed and
@@ -211,7 +212,7 @@ def _fsync_folder(folder):
 
 # ----------------------------------------------------------------------------- load
 
-def load(path, device=None):
+def load(path: str | os.PathLike, device: str | None = None) -> Any:
     """Read a checkpoint written by `save`: Tensors come back as Tensors, arrays as arrays, on `device`.
 
     A safetensors file written by another tool (no minigrad structure) loads as a flat {name: array}.

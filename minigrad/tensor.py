@@ -4,14 +4,22 @@ A tensor made by an op remembers that op's node (`grad_fn`); a tensor made by th
 leaf. `loss.backward()` walks the nodes back to the leaves and fills their `.grad`.
 The arithmetic methods below only forward to the op functions in `minigrad.ops`.
 """
+from __future__ import annotations
+
+from typing import Any, Sequence
+
 from . import backend
+
+# A Python number where a Tensor also works (`x * 2`); a name of its own because Tensor.float hides `float`.
+Scalar = int | float
 
 
 class Tensor:
     __slots__ = ("data", "grad", "_requires_grad", "grad_fn", "_index", "_retains_grad", "__weakref__")
     __array_ufunc__ = None        # `ndarray + Tensor` defers to Tensor.__radd__ instead of unwrapping
 
-    def __init__(self, data, dtype=None, device=None, requires_grad=False):
+    def __init__(self, data: Any, dtype: backend.DType | str | None = None, device: str | None = None,
+                 requires_grad: bool = False) -> None:
         """A leaf tensor holding a copy of `data` (list, number, NumPy/CuPy array or Tensor)."""
         self.data = as_array(data, dtype, device)
         self.grad = None
@@ -35,11 +43,11 @@ class Tensor:
 
     # ------------------------------------------------------------------ attributes
     @property
-    def requires_grad(self):
+    def requires_grad(self) -> bool:
         return self._requires_grad
 
     @requires_grad.setter
-    def requires_grad(self, flag):
+    def requires_grad(self, flag: bool) -> None:
         flag = bool(flag)
         if flag and not backend.is_floating(self.data.dtype):
             raise TypeError(f"requires_grad: only floating point tensors can require gradients, "
@@ -49,54 +57,54 @@ class Tensor:
                                "use .detach() instead")
         self._requires_grad = flag
 
-    def requires_grad_(self, flag=True):
+    def requires_grad_(self, flag: bool = True) -> Tensor:
         self.requires_grad = flag
         return self
 
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, ...]:
         return self.data.shape
 
     @property
-    def dtype(self):
+    def dtype(self) -> backend.DType:
         return self.data.dtype
 
     @property
-    def ndim(self):
+    def ndim(self) -> int:
         return self.data.ndim
 
     @property
-    def device(self):
+    def device(self) -> str:
         return backend.device_of(self.data)
 
     @property
-    def output_index(self):
+    def output_index(self) -> int:
         """Which output of `grad_fn` this tensor is (0 for single-output ops and leaves)."""
         return self._index
 
     @property
-    def is_leaf(self):
+    def is_leaf(self) -> bool:
         return self.grad_fn is None
 
     @property
-    def T(self):
+    def T(self) -> Tensor:
         """All axes reversed (as NumPy's .T)."""
         return _ops.permute(self, tuple(reversed(range(self.ndim))))
 
-    def numel(self):
+    def numel(self) -> int:
         return int(self.data.size)
 
-    def __len__(self):
+    def __len__(self) -> int:
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
 
     # ------------------------------------------------------------------ autograd
-    def backward(self, grad=None, retain_graph=False):
+    def backward(self, grad: Tensor | backend.Array | None = None, retain_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's .grad (backpropagation)."""
         _autograd.backward(self, grad, retain_graph)
 
-    def retain_grad(self):
+    def retain_grad(self) -> None:
         """Keep .grad on this non-leaf tensor after backward (as PyTorch's retain_grad)."""
         if not self._requires_grad:
             raise RuntimeError("retain_grad: tensor does not require grad")
@@ -104,15 +112,15 @@ class Tensor:
             self._retains_grad = True
             self.grad_fn.retain_output(self)
 
-    def detach(self):
+    def detach(self) -> Tensor:
         """The same data, cut from the graph (no grad_fn, requires_grad False)."""
         return Tensor._make(self.data)
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         self.grad = None
 
     # ------------------------------------------------------------------ conversion
-    def numpy(self):
+    def numpy(self) -> backend.Array:
         """The values as a NumPy array (shared on CPU, a host copy for CUDA tensors)."""
         return backend.to_numpy(self.data)
 
@@ -120,16 +128,16 @@ class Tensor:
         out = backend.to_numpy(self.data)
         return out.astype(dtype) if dtype is not None else out
 
-    def item(self):
+    def item(self) -> Scalar:
         if self.data.size != 1:
             raise ValueError(f"item: only one-element tensors can be converted to a Python number, "
                              f"got shape {self.shape}")
         return self.data.item()
 
-    def tolist(self):
+    def tolist(self) -> Any:
         return self.numpy().tolist()
 
-    def to(self, device=None, dtype=None):
+    def to(self, device: str | backend.DType | None = None, dtype: backend.DType | str | None = None) -> Tensor:
         """Move to a device and/or cast to a dtype; differentiable. `t.to('cuda')`, `t.to(mg.float64)`."""
         device, dtype = backend.to_arguments(device, dtype)
         out = self
@@ -139,16 +147,16 @@ class Tensor:
             out = _ops.to_device(out, device)
         return out
 
-    def cpu(self):
+    def cpu(self) -> Tensor:
         return self.to("cpu")
 
-    def cuda(self):
+    def cuda(self) -> Tensor:
         return self.to("cuda")
 
-    def float(self):
+    def float(self) -> Tensor:
         return self.to(dtype=backend.float32)
 
-    def double(self):
+    def double(self) -> Tensor:
         return self.to(dtype=backend.float64)
 
     def __repr__(self):
@@ -168,70 +176,77 @@ class Tensor:
     __hash__ = object.__hash__    # tensors are dict keys (optimizer state); == is elementwise
 
     # ------------------------------------------------------------------ arithmetic (ops.py)
-    def __add__(self, other): return _ops.add(self, other)
-    def __radd__(self, other): return _ops.add(other, self)
-    def __sub__(self, other): return _ops.sub(self, other)
-    def __rsub__(self, other): return _ops.sub(other, self)
-    def __mul__(self, other): return _ops.mul(self, other)
-    def __rmul__(self, other): return _ops.mul(other, self)
-    def __truediv__(self, other): return _ops.div(self, other)
-    def __rtruediv__(self, other): return _ops.div(other, self)
-    def __pow__(self, other): return _ops.pow(self, other)
-    def __rpow__(self, other): return _ops.pow(other, self)
-    def __matmul__(self, other): return _ops.matmul(self, other)
-    def __rmatmul__(self, other): return _ops.matmul(other, self)
-    def __neg__(self): return _ops.neg(self)
-    def __pos__(self): return self
-    def __getitem__(self, index): return _ops.getitem(self, index)
+    def __add__(self, other: Tensor | Scalar) -> Tensor: return _ops.add(self, other)
+    def __radd__(self, other: Tensor | Scalar) -> Tensor: return _ops.add(other, self)
+    def __sub__(self, other: Tensor | Scalar) -> Tensor: return _ops.sub(self, other)
+    def __rsub__(self, other: Tensor | Scalar) -> Tensor: return _ops.sub(other, self)
+    def __mul__(self, other: Tensor | Scalar) -> Tensor: return _ops.mul(self, other)
+    def __rmul__(self, other: Tensor | Scalar) -> Tensor: return _ops.mul(other, self)
+    def __truediv__(self, other: Tensor | Scalar) -> Tensor: return _ops.div(self, other)
+    def __rtruediv__(self, other: Tensor | Scalar) -> Tensor: return _ops.div(other, self)
+    def __pow__(self, other: Tensor | Scalar) -> Tensor: return _ops.pow(self, other)
+    def __rpow__(self, other: Tensor | Scalar) -> Tensor: return _ops.pow(other, self)
+    def __matmul__(self, other: Tensor) -> Tensor: return _ops.matmul(self, other)
+    def __rmatmul__(self, other: Tensor) -> Tensor: return _ops.matmul(other, self)
+    def __neg__(self) -> Tensor: return _ops.neg(self)
+    def __pos__(self) -> Tensor: return self
+    def __getitem__(self, index: Any) -> Tensor: return _ops.getitem(self, index)
 
     # comparisons give boolean tensors and never carry gradients
-    def __eq__(self, other): return _ops.compare("eq", self, other)
-    def __ne__(self, other): return _ops.compare("ne", self, other)
-    def __lt__(self, other): return _ops.compare("lt", self, other)
-    def __le__(self, other): return _ops.compare("le", self, other)
-    def __gt__(self, other): return _ops.compare("gt", self, other)
-    def __ge__(self, other): return _ops.compare("ge", self, other)
+    def __eq__(self, other: Tensor | Scalar) -> Tensor: return _ops.compare("eq", self, other)
+    def __ne__(self, other: Tensor | Scalar) -> Tensor: return _ops.compare("ne", self, other)
+    def __lt__(self, other: Tensor | Scalar) -> Tensor: return _ops.compare("lt", self, other)
+    def __le__(self, other: Tensor | Scalar) -> Tensor: return _ops.compare("le", self, other)
+    def __gt__(self, other: Tensor | Scalar) -> Tensor: return _ops.compare("gt", self, other)
+    def __ge__(self, other: Tensor | Scalar) -> Tensor: return _ops.compare("ge", self, other)
 
     # ------------------------------------------------------------------ math and reductions
-    def exp(self): return _ops.exp(self)
-    def log(self): return _ops.log(self)
-    def tanh(self): return _ops.tanh(self)
-    def sigmoid(self): return _ops.sigmoid(self)
-    def relu(self): return _ops.relu(self)
-    def sqrt(self): return _ops.sqrt(self)
-    def abs(self): return _ops.abs(self)
-    def clip(self, lo=None, hi=None): return _ops.clip(self, lo, hi)
+    def exp(self) -> Tensor: return _ops.exp(self)
+    def log(self) -> Tensor: return _ops.log(self)
+    def tanh(self) -> Tensor: return _ops.tanh(self)
+    def sigmoid(self) -> Tensor: return _ops.sigmoid(self)
+    def relu(self) -> Tensor: return _ops.relu(self)
+    def sqrt(self) -> Tensor: return _ops.sqrt(self)
+    def abs(self) -> Tensor: return _ops.abs(self)
+    def clip(self, lo: Scalar | None = None, hi: Scalar | None = None) -> Tensor: return _ops.clip(self, lo, hi)
     clamp = clip
 
-    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False, *,
+            dim: int | Sequence[int] | None = None, keepdim: bool | None = None) -> Tensor:
         return _ops.sum(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False, *,
+             dim: int | Sequence[int] | None = None, keepdim: bool | None = None) -> Tensor:
         return _ops.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False, *,
+            dim: int | Sequence[int] | None = None, keepdim: bool | None = None) -> Tensor:
         return _ops.max(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def min(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    def min(self, axis: int | Sequence[int] | None = None, keepdims: bool = False, *,
+            dim: int | Sequence[int] | None = None, keepdim: bool | None = None) -> Tensor:
         return _ops.min(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def argmax(self, axis=None):
+    def argmax(self, axis: int | None = None) -> Tensor:
         return Tensor._make(self.data.argmax(axis=axis))
 
     # ------------------------------------------------------------------ shape
-    def reshape(self, *shape): return _ops.reshape(self, *shape)
+    def reshape(self, *shape: int | Sequence[int]) -> Tensor: return _ops.reshape(self, *shape)
     view = reshape
-    def transpose(self, a=0, b=1): return _ops.transpose(self, a, b)
-    def permute(self, *axes): return _ops.permute(self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes)
-    def squeeze(self, axis=None): return _ops.squeeze(self, axis)
-    def unsqueeze(self, axis): return _ops.unsqueeze(self, axis)
-    def flatten(self): return _ops.reshape(self, -1)
-    def unbind(self, axis=0): return _ops.unbind(self, axis)
-    def split(self, sizes, axis=-1): return _ops.split(self, sizes, axis)
-    def chunk(self, chunks, axis=-1): return _ops.chunk(self, chunks, axis)
+    def transpose(self, a: int = 0, b: int = 1) -> Tensor: return _ops.transpose(self, a, b)
+    def permute(self, *axes: int | Sequence[int]) -> Tensor:
+        return _ops.permute(self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes)
+    def squeeze(self, axis: int | Sequence[int] | None = None) -> Tensor: return _ops.squeeze(self, axis)
+    def unsqueeze(self, axis: int) -> Tensor: return _ops.unsqueeze(self, axis)
+    def flatten(self) -> Tensor: return _ops.reshape(self, -1)
+    def unbind(self, axis: int = 0) -> tuple[Tensor, ...]: return _ops.unbind(self, axis)
+    def split(self, sizes: int | Sequence[int], axis: int = -1) -> tuple[Tensor, ...]:
+        return _ops.split(self, sizes, axis)
+    def chunk(self, chunks: int, axis: int = -1) -> tuple[Tensor, ...]: return _ops.chunk(self, chunks, axis)
 
 
-def as_array(data, dtype=None, device=None, copy=True):
+def as_array(data: Any, dtype: backend.DType | str | None = None, device: str | None = None,
+             copy: bool = True) -> backend.Array:
     """Backend array from user data. Python floats get the default dtype; arrays keep theirs."""
     if isinstance(data, Tensor):
         data = data.data

@@ -21,17 +21,18 @@ from ..tensor import Tensor
 __all__ = ["softmax", "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "dropout", "embedding", "linear"]
 
 
-def softmax(x, axis=-1, *, dim=None):
+def softmax(x: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
     """exp(x) / sum exp(x) along `axis` (`dim` is PyTorch's name for it), computed with the max subtracted."""
     return Softmax(dim if dim is not None else axis)(x)
 
 
-def log_softmax(x, axis=-1, *, dim=None):
+def log_softmax(x: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
     """x - logsumexp(x) along `axis` (or `dim`): log-probabilities, finite for large scores."""
     return LogSoftmax(dim if dim is not None else axis)(x)
 
 
-def cross_entropy(logits, targets, *, ignore_index=-100, reduction="mean"):
+def cross_entropy(logits: Tensor, targets: Tensor | backend.Array | list, *, ignore_index: int = -100,
+                  reduction: str = "mean") -> Tensor:
     """Softmax cross-entropy of unnormalised scores against class indices, fused into one op.
 
     loss = logsumexp(logits) - logits[target] per target; reduction 'mean' (over targets that are not
@@ -41,7 +42,8 @@ def cross_entropy(logits, targets, *, ignore_index=-100, reduction="mean"):
     return CrossEntropy(ignore_index, reduction)(logits, _class_targets("cross_entropy", targets, logits))
 
 
-def nll_loss(log_probs, targets, *, ignore_index=-100, reduction="mean"):
+def nll_loss(log_probs: Tensor, targets: Tensor | backend.Array | list, *, ignore_index: int = -100,
+             reduction: str = "mean") -> Tensor:
     """Negative log-likelihood: -log_probs[target] per target, reduced as cross_entropy.
 
     nll_loss(log_softmax(x, axis=1), t) equals cross_entropy(x, t).
@@ -49,7 +51,7 @@ def nll_loss(log_probs, targets, *, ignore_index=-100, reduction="mean"):
     return NLLLoss(ignore_index, reduction)(log_probs, _class_targets("nll_loss", targets, log_probs))
 
 
-def mse_loss(input, target, *, reduction="mean"):
+def mse_loss(input: Tensor, target: Tensor | backend.Array | list, *, reduction: str = "mean") -> Tensor:
     """Mean squared error (input - target)^2, reduced by 'mean', 'sum' or 'none'; shapes must be equal."""
     if not isinstance(target, Tensor):
         target = _on_device_of(backend.host_array(target, input.dtype) if not backend.is_array(target) else target,
@@ -57,7 +59,7 @@ def mse_loss(input, target, *, reduction="mean"):
     return MSELoss(reduction)(input, target)
 
 
-def dropout(x, p=0.5, training=True):
+def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     """Inverted dropout: zero each element with probability p and scale the rest by 1/(1-p).
 
     Identity (x itself) when not training or p == 0. The mask comes from the device's generator
@@ -70,7 +72,7 @@ def dropout(x, p=0.5, training=True):
     return Dropout(float(p))(x)
 
 
-def embedding(ids, weight, padding_idx=None):
+def embedding(ids: Tensor | backend.Array | list, weight: Tensor, padding_idx: int | None = None) -> Tensor:
     """Rows of `weight` (V, E) picked by integer `ids` of any shape -> (*ids.shape, E).
 
     Backward adds each position's gradient into the row it read (repeated ids accumulate); the row
@@ -87,7 +89,7 @@ def embedding(ids, weight, padding_idx=None):
     return Embedding(padding_idx)(ids, weight)
 
 
-def linear(x, weight, bias=None):
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x @ weight.T + bias, with weight (out, in) and bias (out,) as PyTorch: (..., in) -> (..., out)."""
     if bias is None:
         return Linear()(x, weight)

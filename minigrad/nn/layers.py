@@ -1,7 +1,11 @@
 """Feed-forward layers and containers: Linear, Embedding, Dropout, Sequential, ModuleList."""
-import math
+from __future__ import annotations
 
-from .. import factories
+import math
+from typing import Any, Iterable, Iterator
+
+from .. import backend, factories
+from ..tensor import Tensor
 from . import functional as F
 from . import init
 from .module import Module
@@ -11,7 +15,8 @@ from .parameter import Parameter
 class Linear(Module):
     """y = x W^T + b, with W of shape (out_features, in_features) as in PyTorch."""
 
-    def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device: str | None = None,
+                 dtype: backend.DType | str | None = None) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(factories.zeros(out_features, in_features, device=device, dtype=dtype))
@@ -22,67 +27,68 @@ class Linear(Module):
         if self.bias is not None:
             init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight, self.bias)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
 class Embedding(Module):
     """A lookup table: ids of any shape -> vectors, weight (num_embeddings, embedding_dim) ~ N(0, 1)."""
 
-    def __init__(self, num_embeddings, embedding_dim, device=None, dtype=None):
+    def __init__(self, num_embeddings: int, embedding_dim: int, device: str | None = None,
+                 dtype: backend.DType | str | None = None) -> None:
         super().__init__()
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.weight = Parameter(factories.zeros(num_embeddings, embedding_dim, device=device, dtype=dtype))
         init.normal_(self.weight)
 
-    def forward(self, ids):
+    def forward(self, ids: Tensor | backend.Array | list) -> Tensor:
         return F.embedding(ids, self.weight)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"{self.num_embeddings}, {self.embedding_dim}"
 
 
 class Dropout(Module):
     """Zero each element with probability p while training and scale the rest by 1/(1-p); identity in eval."""
 
-    def __init__(self, p=0.5):
+    def __init__(self, p: float = 0.5) -> None:
         super().__init__()
         if not 0 <= p < 1:
             raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
         self.p = p
 
-    def forward(self, x):
+    def forward(self, x: Tensor) -> Tensor:
         return F.dropout(x, self.p, self.training)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"p={self.p}"
 
 
 class _Container(Module):
     """Modules held in order under the keys '0', '1', ...: indexing, len() and iteration."""
 
-    def __getitem__(self, i):
+    def __getitem__(self, i: int) -> Module:
         return list(self._modules.values())[i]
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._modules)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
 
 class Sequential(_Container):
     """Modules applied one after another; registered as '0', '1', ..."""
 
-    def __init__(self, *modules):
+    def __init__(self, *modules: Module) -> None:
         super().__init__()
         for i, m in enumerate(modules):
             setattr(self, str(i), m)
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         for m in self._modules.values():
             x = m(x)
         return x
@@ -91,12 +97,12 @@ class Sequential(_Container):
 class ModuleList(_Container):
     """A list of modules whose parameters the parent module sees."""
 
-    def __init__(self, modules=()):
+    def __init__(self, modules: Iterable[Module] = ()) -> None:
         super().__init__()
         for m in modules:
             self.append(m)
 
-    def append(self, module):
+    def append(self, module: Module) -> ModuleList:
         key = str(len(self._modules))
         setattr(self, key, module)
         if self._scope_name is not None:

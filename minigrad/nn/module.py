@@ -4,6 +4,10 @@ Assigning a Parameter or a Module to an attribute registers it, so `parameters()
 `to(device)` find every weight by walking the tree of modules. Calling a module opens a name scope
 (its attribute name inside its parent) so every graph node knows which module made it.
 """
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping
+
 from .. import backend
 from ..autograd import no_grad, scope
 from ..tensor import Tensor
@@ -11,7 +15,7 @@ from .parameter import Parameter
 
 
 class Module:
-    def __init__(self):
+    def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_modules", {})
         object.__setattr__(self, "_scope_name", None)
@@ -43,7 +47,7 @@ class Module:
         """The name this module's nodes are scoped under (its attribute name in its parent)."""
         object.__setattr__(self, "_scope_name", name)
 
-    def register_parameter(self, name, param):
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Register `param` (a Parameter, or None for an absent optional weight such as a bias)."""
         if param is None:
             self._parameters.pop(name, None)
@@ -51,17 +55,17 @@ class Module:
         else:
             setattr(self, name, param)
 
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self._scope_name is None:
             return self.forward(*args, **kwargs)
         with scope(self._scope_name):
             return self.forward(*args, **kwargs)
 
     # ------------------------------------------------------------------ the tree of modules
-    def named_modules(self, prefix="", remove_duplicate=True):
+    def named_modules(self, prefix: str = "", remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
         """(dotted name, module) for this module and every descendant, depth first, each once
         (remove_duplicate=False: a shared module under each of its names, as state_dict lists them)."""
         seen, stack = set(), [(prefix, self)]
@@ -74,18 +78,18 @@ class Module:
             children = [(f"{name}.{k}" if name else k, m) for k, m in module._modules.items() if m is not None]
             stack.extend(reversed(children))
 
-    def modules(self):
+    def modules(self) -> Iterator[Module]:
         for _, m in self.named_modules():
             yield m
 
-    def named_children(self):
+    def named_children(self) -> Iterator[tuple[str, Module]]:
         yield from ((k, m) for k, m in self._modules.items() if m is not None)
 
-    def children(self):
+    def children(self) -> Iterator[Module]:
         for _, m in self.named_children():
             yield m
 
-    def named_parameters(self, prefix="", remove_duplicate=True):
+    def named_parameters(self, prefix: str = "", remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
         """(dotted name, Parameter), e.g. ('encoder.lstm.weight_ih_l0', ...); shared parameters once
         (remove_duplicate=False: under each of their names, e.g. tied weights, as PyTorch's state_dict)."""
         seen = set()
@@ -95,24 +99,24 @@ class Module:
                     seen.add(id(p))
                     yield (f"{mod_name}.{k}" if mod_name else k), p
 
-    def parameters(self):
+    def parameters(self) -> Iterator[Parameter]:
         for _, p in self.named_parameters():
             yield p
 
     # ------------------------------------------------------------------ modes, devices, gradients
-    def train(self, mode=True):
+    def train(self, mode: bool = True) -> Module:
         for m in self.modules():
             object.__setattr__(m, "training", mode)
         return self
 
-    def eval(self):
+    def eval(self) -> Module:
         return self.train(False)
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         for p in self.parameters():
             p.grad = None
 
-    def to(self, device=None, dtype=None):
+    def to(self, device: str | backend.DType | None = None, dtype: backend.DType | str | None = None) -> Module:
         """Move (and/or cast) every parameter in place; returns self. `m.to('cuda')`, `m.to(mg.float64)`."""
         device, dtype = backend.to_arguments(device, dtype, f"{type(self).__name__}.to")
         for p in self.parameters():
@@ -123,18 +127,19 @@ class Module:
                 holder.data = data if dtype is None else data.astype(dtype)
         return self
 
-    def double(self):
+    def double(self) -> Module:
         return self.to(dtype=backend.float64)
 
-    def float(self):
+    def float(self) -> Module:
         return self.to(dtype=backend.float32)
 
     # ------------------------------------------------------------------ state
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Tensor]:
         """{dotted name: Tensor} of every parameter (the tensors share memory with the parameters)."""
         return {name: Tensor._make(p.data) for name, p in self.named_parameters(remove_duplicate=False)}
 
-    def load_state_dict(self, state_dict, strict=True):
+    def load_state_dict(self, state_dict: Mapping[str, Tensor | backend.Array],
+                        strict: bool = True) -> tuple[list[str], list[str]]:
         """Copy values (Tensors or arrays, e.g. from a PyTorch state_dict converted to NumPy) into the parameters.
 
         With strict=True, missing keys, unexpected keys and shape mismatches raise one error naming each.
@@ -162,7 +167,7 @@ class Module:
         return missing, unexpected
 
     # ------------------------------------------------------------------ printing
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return ""
 
     def __repr__(self):

@@ -1,5 +1,6 @@
 """Gradient clipping: rescale or clamp the .grad of parameters in place (call between backward and step)."""
 import math
+from typing import Iterable
 
 from .. import backend
 from ..tensor import Tensor
@@ -12,7 +13,8 @@ def _grads(parameters):
     return [p.grad.data for p in parameters if p.grad is not None]
 
 
-def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
+def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, norm_type: float = 2.0,
+                    error_if_nonfinite: bool = False) -> float:
     """Scale all gradients together so that their joint norm is at most `max_norm`; returns the norm before.
 
     total = (sum over every gradient element of |g|**norm_type) ** (1 / norm_type)  (max |g| for inf);
@@ -50,7 +52,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     return total
 
 
-def clip_grad_value_(parameters, clip_value):
+def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
     """Clamp every gradient element into [-clip_value, clip_value], in place."""
     clip_value = float(clip_value)
     if not clip_value >= 0:

@@ -1,4 +1,6 @@
 """The lower-case faces of the ops: `mg.tanh(x)` is `Tanh()(x)`. Each op's class holds its math."""
+from typing import Any, Sequence
+
 from .. import backend
 from ..autograd import _lift_inputs, describe, op_error
 from ..tensor import Tensor
@@ -11,25 +13,25 @@ from .shape import BroadcastTo, Cast, Permute, Reshape, ToDevice
 from .unary import Abs, Clip, Exp, Log, ReLU, Sigmoid, Sqrt, Tanh
 
 
-def add(a, b): return Add()(a, b)
-def sub(a, b): return Sub()(a, b)
-def mul(a, b): return Mul()(a, b)
-def div(a, b): return Div()(a, b)
-def pow(a, b): return Pow()(a, b)
-def neg(x): return Neg()(x)
-def matmul(a, b): return MatMul()(a, b)
-def exp(x): return Exp()(x)
-def log(x): return Log()(x)
-def tanh(x): return Tanh()(x)
-def sigmoid(x): return Sigmoid()(x)
-def relu(x): return ReLU()(x)
-def sqrt(x): return Sqrt()(x)
-def abs(x): return Abs()(x)
-def cast(x, dtype): return Cast(dtype)(x)
-def to_device(x, device): return ToDevice(device)(x)
+def add(a: Tensor | float, b: Tensor | float) -> Tensor: return Add()(a, b)
+def sub(a: Tensor | float, b: Tensor | float) -> Tensor: return Sub()(a, b)
+def mul(a: Tensor | float, b: Tensor | float) -> Tensor: return Mul()(a, b)
+def div(a: Tensor | float, b: Tensor | float) -> Tensor: return Div()(a, b)
+def pow(a: Tensor | float, b: Tensor | float) -> Tensor: return Pow()(a, b)
+def neg(x: Tensor) -> Tensor: return Neg()(x)
+def matmul(a: Tensor, b: Tensor) -> Tensor: return MatMul()(a, b)
+def exp(x: Tensor) -> Tensor: return Exp()(x)
+def log(x: Tensor) -> Tensor: return Log()(x)
+def tanh(x: Tensor) -> Tensor: return Tanh()(x)
+def sigmoid(x: Tensor) -> Tensor: return Sigmoid()(x)
+def relu(x: Tensor) -> Tensor: return ReLU()(x)
+def sqrt(x: Tensor) -> Tensor: return Sqrt()(x)
+def abs(x: Tensor) -> Tensor: return Abs()(x)
+def cast(x: Tensor, dtype: backend.DType) -> Tensor: return Cast(dtype)(x)
+def to_device(x: Tensor, device: str) -> Tensor: return ToDevice(device)(x)
 
 
-def clip(x, lo=None, hi=None):
+def clip(x: Tensor, lo: float | None = None, hi: float | None = None) -> Tensor:
     """Limit values to [lo, hi]; either bound may be None."""
     if lo is None and hi is None:
         raise ValueError("Clip: at least one of lo and hi must be given")
@@ -44,36 +46,40 @@ def _reduction(cls, x, axis, keepdims, dim, keepdim):
     return cls(axis, keepdims)(x)
 
 
-def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+def sum(x: Tensor, axis: int | Sequence[int] | None = None, keepdims: bool = False, *,
+        dim: int | Sequence[int] | None = None, keepdim: bool | None = None) -> Tensor:
     return _reduction(Sum, x, axis, keepdims, dim, keepdim)
 
 
-def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+def mean(x: Tensor, axis: int | Sequence[int] | None = None, keepdims: bool = False, *,
+         dim: int | Sequence[int] | None = None, keepdim: bool | None = None) -> Tensor:
     return _reduction(Mean, x, axis, keepdims, dim, keepdim)
 
 
-def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+def max(x: Tensor, axis: int | Sequence[int] | None = None, keepdims: bool = False, *,
+        dim: int | Sequence[int] | None = None, keepdim: bool | None = None) -> Tensor:
     """Largest values along `axis` (values only). Tied maxima share the gradient equally."""
     return _reduction(Max, x, axis, keepdims, dim, keepdim)
 
 
-def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+def min(x: Tensor, axis: int | Sequence[int] | None = None, keepdims: bool = False, *,
+        dim: int | Sequence[int] | None = None, keepdim: bool | None = None) -> Tensor:
     """Smallest values along `axis` (values only). Tied minima share the gradient equally."""
     return _reduction(Min, x, axis, keepdims, dim, keepdim)
 
 
-def reshape(x, *shape):
+def reshape(x: Tensor, *shape: int | Sequence[int]) -> Tensor:
     """reshape(x, 2, 3) or reshape(x, (2, 3)); one entry may be -1."""
     if len(shape) == 1 and hasattr(shape[0], "__iter__"):
         shape = tuple(shape[0])
     return Reshape(shape)(x)
 
 
-def permute(x, axes):
+def permute(x: Tensor, axes: Sequence[int]) -> Tensor:
     return Permute(axes)(x)
 
 
-def transpose(x, a=0, b=1):
+def transpose(x: Tensor, a: int = 0, b: int = 1) -> Tensor:
     """Swap axes a and b (PyTorch's transpose); `x.T` reverses all axes."""
     a, b = (_axes_or_error("Transpose", axis, x.ndim)[0] for axis in (a, b))
     axes = list(range(x.ndim))
@@ -81,7 +87,7 @@ def transpose(x, a=0, b=1):
     return Permute(axes)(x)
 
 
-def squeeze(x, axis=None):
+def squeeze(x: Tensor, axis: int | Sequence[int] | None = None) -> Tensor:
     """Remove size-1 axes (all of them, or the ones named)."""
     axes = [i for i, n in enumerate(x.shape) if n == 1] if axis is None else \
         _axes_or_error("Squeeze", axis, x.ndim)
@@ -91,13 +97,13 @@ def squeeze(x, axis=None):
     return Reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))(x)
 
 
-def unsqueeze(x, axis):
+def unsqueeze(x: Tensor, axis: int) -> Tensor:
     """Insert a size-1 axis at position `axis` (negative counts from the end of the result)."""
     a = _axes_or_error("Unsqueeze", axis, x.ndim + 1)[0]
     return Reshape(x.shape[:a] + (1,) + x.shape[a:])(x)
 
 
-def broadcast_to(x, shape):
+def broadcast_to(x: Tensor, shape: Sequence[int]) -> Tensor:
     return BroadcastTo(shape)(x)
 
 
@@ -108,7 +114,7 @@ def _axes_or_error(op, axis, ndim):
         raise op_error(type(e), op, str(e)) from None
 
 
-def getitem(x, index):
+def getitem(x: Tensor, index: Any) -> Tensor:
     """x[index]: ints, slices, None, ..., boolean masks, integer arrays (repeats accumulate)."""
     return GetItem(_plain_index(index, x.data))(x)
 
@@ -128,12 +134,12 @@ def _plain_index(index, data):
     return index
 
 
-def cat(tensors, axis=0, *, dim=None):
+def cat(tensors: Sequence[Tensor], axis: int = 0, *, dim: int | None = None) -> Tensor:
     """Join tensors along an existing axis."""
     return Cat(dim if dim is not None else axis)(*_sequence("Cat", tensors))
 
 
-def stack(tensors, axis=0, *, dim=None):
+def stack(tensors: Sequence[Tensor], axis: int = 0, *, dim: int | None = None) -> Tensor:
     """Join tensors of equal shape along a new axis."""
     return Stack(dim if dim is not None else axis)(*_sequence("Stack", tensors))
 
@@ -145,12 +151,12 @@ def _sequence(op, tensors):
     return tensors
 
 
-def unbind(x, axis=0):
+def unbind(x: Tensor, axis: int = 0) -> tuple[Tensor, ...]:
     """The slices of x along `axis`, as a tuple of tensors (one graph node)."""
     return Unbind(axis)(x)
 
 
-def split(x, sizes, axis=-1):
+def split(x: Tensor, sizes: int | Sequence[int], axis: int = -1) -> tuple[Tensor, ...]:
     """Cut x along `axis` into pieces of the given sizes (an int: equal pieces of that size)."""
     if isinstance(sizes, int):
         length = x.shape[axis]
@@ -160,7 +166,7 @@ def split(x, sizes, axis=-1):
     return Split(sizes, axis)(x)
 
 
-def chunk(x, chunks, axis=-1):
+def chunk(x: Tensor, chunks: int, axis: int = -1) -> tuple[Tensor, ...]:
     """Cut x into `chunks` equal pieces along `axis` (its length must divide evenly)."""
     length = x.shape[axis]
     if chunks <= 0 or length % chunks:
@@ -169,7 +175,7 @@ def chunk(x, chunks, axis=-1):
     return Split([length // chunks] * chunks, axis)(x)
 
 
-def where(cond, a, b):
+def where(cond: Tensor | backend.Array, a: Tensor | float, b: Tensor | float) -> Tensor:
     """Elementwise choice: a where cond is true, else b."""
     cond = cond.data if isinstance(cond, Tensor) else cond
     return Where()(cond, a, b)
@@ -179,7 +185,7 @@ _COMPARE = {"eq": "equal", "ne": "not_equal", "lt": "less", "le": "less_equal",
             "gt": "greater", "ge": "greater_equal"}
 
 
-def compare(kind, a, b):
+def compare(kind: str, a: Tensor | float, b: Tensor | float) -> Tensor:
     """Elementwise comparison -> boolean tensor (no gradient flows through it)."""
     x, y = _lift_inputs((a, b))
     if x.device != y.device:

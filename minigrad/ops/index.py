@@ -1,4 +1,6 @@
 """Indexing and joining: x[index], cat, stack, where."""
+from typing import Any
+
 from .. import backend
 from ..autograd import Function, op_error, sum_to
 
@@ -9,7 +11,7 @@ def _is_basic(index):
     return all(p is None or p is Ellipsis or isinstance(p, (int, slice)) for p in parts)
 
 
-def scatter_add(target, index, values):
+def scatter_add(target: backend.Array, index: Any, values: backend.Array) -> None:
     """target[index] += values in place, repeated indices accumulating (plain `+=` would keep only one)."""
     if backend.device_of(target) == "cuda":
         backend.cupyx_module().scatter_add(target, index, values)
@@ -20,7 +22,7 @@ def scatter_add(target, index, values):
 class GetItem(Function):
     """x[index] with ints, slices, None, ..., boolean masks and integer arrays."""
 
-    def __init__(self, index):
+    def __init__(self, index: Any) -> None:
         self.index = index
 
     def forward(self, x):
@@ -39,14 +41,15 @@ class GetItem(Function):
 
 
 class Cat(Function):
-    def __init__(self, axis=0):
+    def __init__(self, axis: int = 0) -> None:
         self.axis = axis
 
     def forward(self, *xs):
         shapes = [x.shape for x in xs]
         ndim = xs[0].ndim
         if ndim == 0 or any(x.ndim != ndim for x in xs):
-            raise op_error(ValueError, "Cat", f"expected inputs with the same number (>= 1) of dimensions, got shapes {shapes}")
+            raise op_error(ValueError, "Cat", f"expected inputs with the same number (>= 1) of dimensions, "
+                                              f"got shapes {shapes}")
         axis = _axis(self, self.axis, ndim)
         rest = [s[:axis] + s[axis + 1:] for s in shapes]
         if any(r != rest[0] for r in rest):
@@ -65,7 +68,7 @@ class Cat(Function):
 
 
 class Stack(Function):
-    def __init__(self, axis=0):
+    def __init__(self, axis: int = 0) -> None:
         self.axis = axis
 
     def forward(self, *xs):

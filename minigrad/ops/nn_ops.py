@@ -33,7 +33,7 @@ def _check_reduction(op, reduction):
 class Softmax(Function):
     """y = exp(x - max x) / sum exp(x - max x) along `axis` (the max shift keeps exp finite)."""
 
-    def __init__(self, axis=-1):
+    def __init__(self, axis: int = -1) -> None:
         self.axis = axis
 
     def forward(self, x):
@@ -54,7 +54,7 @@ class Softmax(Function):
 class LogSoftmax(Function):
     """y = x - logsumexp(x) along `axis`, with logsumexp(x) = m + log sum exp(x - m), m = max x."""
 
-    def __init__(self, axis=-1):
+    def __init__(self, axis: int = -1) -> None:
         self.axis = axis
 
     def forward(self, x):
@@ -83,7 +83,7 @@ class _ClassLoss(Function):
     """Shared by the class-index losses: target checks, the layout, the reduction and its backward."""
     op = ""
 
-    def __init__(self, ignore_index=-100, reduction="mean"):
+    def __init__(self, ignore_index: int = -100, reduction: str = "mean") -> None:
         self.ignore_index = int(ignore_index)
         self.reduction = _check_reduction(self.op, reduction)
 
@@ -205,7 +205,7 @@ class NLLLoss(_ClassLoss):
 class MSELoss(Function):
     """loss = (x - t)^2 elementwise, then reduced; x and t of one shape."""
 
-    def __init__(self, reduction="mean"):
+    def __init__(self, reduction: str = "mean") -> None:
         self.reduction = _check_reduction("mse_loss", reduction)
 
     def forward(self, x, t):
@@ -229,7 +229,7 @@ class MSELoss(Function):
 class Dropout(Function):
     """y = x * mask / (1 - p), mask ~ Bernoulli(1 - p) from the device's generator (inverted dropout)."""
 
-    def __init__(self, p=0.5):
+    def __init__(self, p: float = 0.5) -> None:
         self.p = p
 
     def forward(self, x):
@@ -245,7 +245,7 @@ class Dropout(Function):
         return gy * self.mask
 
 
-def add_rows(target, rows, values):
+def add_rows(target: backend.Array, rows: backend.Array, values: backend.Array) -> None:
     """target[rows[k]] += values[k] for every k, in place, repeated rows accumulating.
 
     `rows` is a 1-D integer array into axis 0 of `target`; `values` is (len(rows),) + target.shape[1:].
@@ -277,7 +277,7 @@ _ONE_HOT_LIMIT = 1 << 18      # entries of the one-hot matrix (1 MB in float32) 
 class Embedding(Function):
     """y[..., :] = weight[ids[...]]: ids (any shape, integers) into weight (V, E) -> (*ids.shape, E)."""
 
-    def __init__(self, padding_idx=None):
+    def __init__(self, padding_idx: int | None = None) -> None:
         self.padding_idx = padding_idx
 
     def forward(self, ids, weight):

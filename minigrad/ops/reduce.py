@@ -1,4 +1,6 @@
 """Reductions over axes: sum, mean, max, min (NumPy's `axis`/`keepdims`)."""
+from typing import Sequence
+
 from .. import backend
 from ..autograd import Function, op_error
 
@@ -11,7 +13,7 @@ def _expand(gy, in_shape, axes, keepdims):
 
 
 class _Reduction(Function):
-    def __init__(self, axis=None, keepdims=False):
+    def __init__(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> None:
         self.axis, self.keepdims = axis, keepdims
 
     def _axes(self, x):

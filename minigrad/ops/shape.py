@@ -1,10 +1,12 @@
 """Ops that move values without changing them: reshape, permute, broadcast, dtype casts, device copies."""
+from typing import Sequence
+
 from .. import backend
 from ..autograd import Function, op_error, sum_to
 
 
 class Reshape(Function):
-    def __init__(self, shape):
+    def __init__(self, shape: Sequence[int]) -> None:
         self.shape = shape
 
     def forward(self, x):
@@ -21,7 +23,7 @@ class Reshape(Function):
 
 
 class Permute(Function):
-    def __init__(self, axes):
+    def __init__(self, axes: Sequence[int]) -> None:
         self.axes = tuple(axes)
 
     def forward(self, x):
@@ -39,7 +41,7 @@ class Permute(Function):
 
 
 class BroadcastTo(Function):
-    def __init__(self, shape):
+    def __init__(self, shape: Sequence[int]) -> None:
         self.shape = tuple(shape)
 
     def forward(self, x):
@@ -55,7 +57,7 @@ class BroadcastTo(Function):
 
 
 class Cast(Function):
-    def __init__(self, dtype):
+    def __init__(self, dtype: backend.DType) -> None:
         self.dtype = dtype
 
     def forward(self, x):
@@ -68,7 +70,7 @@ class Cast(Function):
 
 
 class ToDevice(Function):
-    def __init__(self, device):
+    def __init__(self, device: str) -> None:
         self.device = device
 
     def forward(self, x):

@@ -3,6 +3,8 @@
 An RNN layer unbinds its input projection into one tensor per time step with ONE node, so that backward
 stacks the T step gradients once instead of allocating a full-size zero gradient per step.
 """
+from typing import Sequence
+
 from .. import backend
 from ..autograd import Function, op_error
 
@@ -10,7 +12,7 @@ from ..autograd import Function, op_error
 class Unbind(Function):
     """x -> (x[0], x[1], ...) along `axis` (the axis disappears)."""
 
-    def __init__(self, axis=0):
+    def __init__(self, axis: int = 0) -> None:
         self.axis = axis
 
     def forward(self, x):
@@ -33,7 +35,7 @@ class Unbind(Function):
 class Split(Function):
     """x -> pieces of the given sizes along `axis` (the axis stays)."""
 
-    def __init__(self, sizes, axis=-1):
+    def __init__(self, sizes: Sequence[int], axis: int = -1) -> None:
         self.sizes, self.axis = tuple(sizes), axis
 
     def forward(self, x):

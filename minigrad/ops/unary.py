@@ -3,7 +3,7 @@ import math
 
 from ..autograd import Function
 from .. import backend
-from ..backend import array_module
+from ..backend import Array, array_module
 
 
 class Exp(Function):
@@ -36,7 +36,7 @@ class Tanh(Function):
         return gy * (1 - self.y * self.y)
 
 
-def sigmoid(x):
+def sigmoid(x: Array) -> Array:
     """1 / (1 + exp(-x)) as a new array, in four array passes and without overflow: x is first raised to
     1 - log(largest float), below which the true value is under the smallest normal float (float16 is
     computed in float32; integers give float64)."""
@@ -56,12 +56,12 @@ def sigmoid(x):
 _EXP_FLOOR = {}       # dtype -> 1 - log(largest float): sigmoid's lower clamp
 
 
-def sigmoid_(a):
+def sigmoid_(a: Array) -> Array:
     """a <- 1 / (1 + exp(-a)) in place."""
     return sigmoid_of_negated_(array_module(a).negative(a, out=a))
 
 
-def sigmoid_of_negated_(a):
+def sigmoid_of_negated_(a: Array) -> Array:
     """a <- 1 / (1 + exp(a)) = sigmoid(-a) in place. Where a >> 0, exp(a) overflows to inf and the result is
     exactly 0, which is right: that overflow is expected, so its warning is silenced here."""
     xp = array_module(a)
@@ -115,7 +115,7 @@ class Abs(Function):
 
 
 class Clip(Function):
-    def __init__(self, lo, hi):
+    def __init__(self, lo: float | None, hi: float | None) -> None:
         self.lo, self.hi = lo, hi
 
     def forward(self, x):
