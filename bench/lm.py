@@ -18,9 +18,10 @@ with PyTorch taking turns beside them); time it in processes of its own.
 `--retain-freed-memory BYTES` makes every worker call minigrad.retain_freed_memory(BYTES) first, as the
 training commands do.
 
-Implementations: minigrad with fused cells, minigrad with fine-grained cells, the hand-written NumPy LSTM
-of models/numpy_lstm_lm.py (hand-derived backward, flat-buffer Adam), and PyTorch when it is installed
-(optional; never a dependency). Writes one JSON line per measurement to --out.
+Implementations: minigrad's speed path (minigrad-layer: nn.LSTM(unroll=False), one node per layer), minigrad
+with fused cells, minigrad with fine-grained cells, the hand-written NumPy LSTM of models/numpy_lstm_lm.py
+(hand-derived backward, flat-buffer Adam), and PyTorch when it is installed (optional; never a dependency).
+Writes one JSON line per measurement to --out, with the BLAS library and the kernel it runs ("blas").
 """
 import argparse
 import json
@@ -30,7 +31,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-IMPLS = ("minigrad-fused", "minigrad-fine", "numpy", "torch")
+IMPLS = ("minigrad-layer", "minigrad-fused", "minigrad-fine", "numpy", "torch")
 
 
 # ----------------------------------------------------------------------------- one measurement (worker)
@@ -52,7 +53,7 @@ def corpus_batches(B, T, device="cpu"):
         pos += B * T
 
 
-def make_minigrad_step(vocab, E, H, L, fused, device, seed):
+def make_minigrad_step(vocab, E, H, L, fused, device, seed, unroll=True):
     import minigrad as mg
     from minigrad import nn, optim
     import minigrad.nn.functional as F
@@ -62,7 +63,7 @@ def make_minigrad_step(vocab, E, H, L, fused, device, seed):
         def __init__(self):
             super().__init__()
             self.embedding = nn.Embedding(vocab, E)
-            self.lstm = nn.LSTM(E, H, num_layers=L, fused=fused)
+            self.lstm = nn.LSTM(E, H, num_layers=L, fused=fused, unroll=unroll)
             self.decoder = nn.Linear(H, vocab)
 
         def forward(self, x):                       # x (B, T) -> logits (T*B, vocab)
@@ -108,6 +109,8 @@ def make_torch_step(vocab, E, H, L, device, seed):
 
 
 def make_step(impl, vocab, E, H, L, device):
+    if impl == "minigrad-layer":                    # the speed path: one node per layer (unroll=False)
+        return make_minigrad_step(vocab, E, H, L, True, device, 0, unroll=False)
     if impl.startswith("minigrad"):
         return make_minigrad_step(vocab, E, H, L, impl == "minigrad-fused", device, 0)
     if impl == "numpy":
@@ -152,11 +155,36 @@ def worker(args):
             deadline = time.perf_counter() + cfg["max_seconds"]
             rounds[impl].append(time_iterations(step, sync, batches, cfg["iters"], deadline))
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    blas = blas_kernel()
     for impl, rs in rounds.items():
         ms = [1e3 * seconds for seconds, _, _ in rs]
-        print(json.dumps(dict(cfg, impl=impl, ms=_median(ms), round_ms=ms, iters_done=sum(r[1] for r in rs),
+        print(json.dumps(dict(cfg, impl=impl, blas=blas, ms=_median(ms), round_ms=ms, iters_done=sum(r[1] for r in rs),
                               tokens_per_s=B * T / (_median(ms) / 1e3), peak_rss_mb=round(rss_mb, 1),
                               loss=rs[-1][2])))
+
+
+def blas_kernel():
+    """'scipy-openblas 0.3.31.188.0, kernel SkylakeX': NumPy's BLAS and, for OpenBLAS, the core type whose kernels it
+    picked at load time (it follows OPENBLAS_CORETYPE when set)."""
+    import ctypes
+    import numpy as np
+    try:
+        cfg = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        name = f"{cfg['name']} {cfg['version']}"
+    except Exception:           # show_config's layout is not a stable API
+        name = "BLAS unknown"
+    try:
+        with open("/proc/self/maps") as f:
+            libs = {line.split()[-1] for line in f if "openblas" in line.rsplit("/", 1)[-1].lower()}
+    except OSError:
+        libs = set()
+    for lib in sorted(libs):
+        for symbol in ("openblas_get_corename", "scipy_openblas_get_corename64_", "openblas_get_corename64_"):
+            fn = getattr(ctypes.CDLL(lib), symbol, None)
+            if fn is not None:
+                fn.restype = ctypes.c_char_p
+                return f"{name}, kernel {fn().decode()}"
+    return name
 
 
 def _sync(impl, device):
@@ -172,7 +200,7 @@ def _sync(impl, device):
 # ----------------------------------------------------------------------------- the driver
 
 def available_impls(device):
-    impls = ["minigrad-fused", "minigrad-fine"] + (["numpy"] if device == "cpu" else [])
+    impls = ["minigrad-layer", "minigrad-fused", "minigrad-fine"] + (["numpy"] if device == "cpu" else [])
     try:
         import torch  # noqa: F401
         impls.append("torch")
@@ -239,7 +267,8 @@ def main():
               "its figures and the others' are skewed under --paired; time PyTorch without it")
     threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or "default"
     pad = f", retain_freed_memory({args.retain_freed_memory})" if args.retain_freed_memory else ""
-    print(f"# device {args.device}, BLAS threads {threads}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}{pad}")
+    print(f"# device {args.device}, {blas_kernel()}, BLAS threads {threads}, {os.cpu_count()} cores, "
+          f"{time.strftime('%Y-%m-%d')}{pad}")
     with open(args.out, "a") as f:
         for cfg in suite_configs(args):
             if args.paired:                         # one process, the implementations taking turns

@@ -42,14 +42,17 @@ def sigmoid_of_scaled_(a, xp, mode):
     return xp.reciprocal(a, out=a)
 
 
-def transposed(xp, w, scale=None, rows=None):
-    """(w[rows] * scale[:, None])^T as a C-contiguous array (BLAS is faster on it than on a transposed view)."""
-    w = w if rows is None else w[rows]
+def transposed(xp, w, scale=None):
+    """(w * scale[:, None])^T as a C-contiguous array, for the per-step matmuls (BLAS is faster on it than on a
+    transposed view). Read through a copy with padded rows: a power-of-two row length makes the transposing
+    read thrash the cache."""
+    padded = xp.empty((w.shape[0], w.shape[1] + 8), dtype=w.dtype)[:, :w.shape[1]]
+    xp.copyto(padded, w)
     out = xp.empty(w.shape[::-1], dtype=w.dtype)
     if scale is None:
-        xp.copyto(out, w.T)
+        xp.copyto(out, padded.T)
         return out
-    return xp.multiply(w.T, scale, out=out)
+    return xp.multiply(padded.T, scale, out=out)
 
 
 class RecurrentLayer(Function):
@@ -103,7 +106,7 @@ class RecurrentLayer(Function):
                                  f"got {m.dtype}{list(m.shape)} on {backend.device_of(m)}")
             self._m = m.astype(dt)                  # 1 for real steps, 0 for padding
             self._pad, self._padded = 1 - self._m, ~m
-        return {k: v.astype(dt, copy=False) for k, v in a.items()}
+        return {k: v if v.dtype == dt else v.astype(dt) for k, v in a.items()}
 
     def _steps(self, *arrays, backward=False):
         """Per-step views of equally long (n, ...) arrays, zipped, in the order the steps run (backward=True: the
@@ -129,12 +132,12 @@ class RecurrentLayer(Function):
         """A copy of the state after the last step run (the initial state when T = 0)."""
         return buf[0 if self.reverse else self.steps].copy()
 
-    def _input_projection(self, xp, x, w_ih, scale, bias, out, rows=None):
-        """out (T, B, G*H) <- x W_ih^T + bias, gate columns reordered by `rows` and scaled by `scale` (None: as is)."""
+    def _input_projection(self, xp, x, w_ih, scale, bias, out):
+        """out (T, B, G*H) <- x W_ih^T + bias, gate columns scaled by `scale` (None: as is)."""
         T, B, In = x.shape
-        xp.matmul(x.reshape(T * B, In), transposed(xp, w_ih, scale, rows), out=out.reshape(T * B, out.shape[2]))
+        w = w_ih if scale is None else w_ih * scale[:, None]
+        xp.matmul(x.reshape(T * B, In), w.T, out=out.reshape(T * B, out.shape[2]))
         if bias is not None:
-            bias = bias if rows is None else bias[rows]
             out += bias if scale is None else bias * scale
 
     # ------------------------------------------------------------------ backward helpers
@@ -155,7 +158,7 @@ class RecurrentLayer(Function):
         G = dA.shape[2]
         if not has_h0:
             dA, prev = (dA[:-1], prev[:-1]) if self.reverse else (dA[1:], prev[1:])
-        return dA.reshape(-1, G).T @ prev.reshape(-1, prev.shape[2])
+        return self._gate_rows(dA.reshape(-1, G).T @ prev.reshape(-1, prev.shape[2]))
 
     def _input_grads(self, dA, grads, dA_hh=None):
         """Gradients of x, w_ih and the biases from dA = dL/d(x W_ih^T + b_ih) (T, B, G*H) (dA_hh: of b_hh)."""
@@ -165,12 +168,17 @@ class RecurrentLayer(Function):
         if need("x"):
             grads["x"] = (dA2 @ self._w_ih).reshape(self._x.shape)
         if need("w_ih"):
-            grads["w_ih"] = dA2.T @ self._x.reshape(T * B, self._x.shape[2])
+            grads["w_ih"] = self._gate_rows(dA2.T @ self._x.reshape(T * B, self._x.shape[2]))
         db = dA2.sum(axis=0) if need("b_ih") or (need("b_hh") and dA_hh is None) else None
         if need("b_ih"):
-            grads["b_ih"] = db
+            grads["b_ih"] = self._gate_rows(db)
         if need("b_hh"):
-            grads["b_hh"] = db.copy() if dA_hh is None else dA_hh.reshape(T * B, G).sum(axis=0)
+            grads["b_hh"] = self._gate_rows(db).copy() if dA_hh is None else dA_hh.reshape(T * B, G).sum(axis=0)
+
+    def _gate_rows(self, g):
+        """A weight or bias gradient computed in the CPU path's own gate order, back in PyTorch's."""
+        order = getattr(self, "_pytorch_rows", None)
+        return g if order is None else g[order]
 
     def _need(self, name):
         return name in self._names and self.needs_grad[self._names.index(name)]

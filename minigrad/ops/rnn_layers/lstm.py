@@ -3,15 +3,28 @@
     a_t = x_t W_ih^T + b_ih + b_hh + h_{t-1} W_hh^T = [a_i a_f a_g a_o]
     c_t = f c_{t-1} + i g,  h_t = o tanh(c_t)   (i f o = sigmoid, g = tanh of their blocks)
 
-CPU speed tricks: the input projection of all steps is one matmul; the gates are kept in the order i f o g
-with their pre-activations scaled (weights and biases scaled once) so that ONE tanh (float32: a/2 for the
+CPU speed tricks: the input projection of all steps is one matmul; the gates are kept in the order o i f g
+(sigmoids together; o apart from the i f g that dL/dc drives) with their pre-activations scaled (weights and biases scaled once) so that ONE tanh (float32: a/2 for the
 sigmoids, sigmoid(a) = (1 + tanh(a/2)) / 2) or ONE exp (-a and -2a: tanh(a) = 2 sigmoid(2a) - 1) per step
 gives every gate; backward computes the local derivatives for a cache-sized block of steps at a time, and
 the weight gradients as single matmuls over all steps.
 """
+import functools
+
+import numpy
+
 from ... import backend
 from . import kernels
 from .common import SIGMOID_SCALE, RecurrentLayer, gate_mode, quiet, transposed
+
+
+@functools.lru_cache(maxsize=64)
+def _cpu_layout(H, dtype, mode):
+    """The CPU path's gate order o i f g (rows of the PyTorch weights), the way back, and the gate scales."""
+    rows = numpy.concatenate([numpy.arange(3 * H, 4 * H), numpy.arange(3 * H)])
+    scale = numpy.full(4 * H, SIGMOID_SCALE[mode], dtype=dtype)
+    scale[3 * H:] = 1 if mode == "tanh" else -2                # tanh(a) = 2 sigmoid(2a) - 1
+    return rows, numpy.argsort(rows), scale
 
 
 class LSTMLayer(RecurrentLayer):
@@ -27,18 +40,17 @@ class LSTMLayer(RecurrentLayer):
         H, dt = self.hidden_size, self._dt
         biases = [a[k] for k in ("b_ih", "b_hh") if k in a]
         bias = biases[0] + biases[1] if len(biases) == 2 else (biases[0] if biases else None)
-        scale = rows = None
-        mode = gate_mode(dt)
-        if not self._gpu:               # CPU: gates reordered i f o g, pre-activations scaled for one-pass gates
-            rows = xp.concatenate([xp.arange(2 * H), xp.arange(3 * H, 4 * H), xp.arange(2 * H, 3 * H)])
-            scale = xp.full(4 * H, SIGMOID_SCALE[mode], dtype=dt)
-            scale[3 * H:] = 1 if mode == "tanh" else -2       # tanh(a) = 2 sigmoid(2a) - 1
+        scale, mode = None, gate_mode(dt)
+        if not self._gpu:               # CPU: gates reordered o i f g, pre-activations scaled for one-pass gates
+            rows, self._pytorch_rows, scale = _cpu_layout(H, dt, mode)
+            w_ih, w_hh = w_ih[rows], w_hh[rows]                # backward's dx and dh use these; dA comes in this order
+            bias = None if bias is None else bias[rows]
         act = xp.empty((T, B, 4 * H), dtype=dt)
-        self._input_projection(xp, x, w_ih, scale, bias, act, rows)
+        self._input_projection(xp, x, w_ih, scale, bias, act)
         hb, hcur, hprev = self._state_buffer(xp, B, H, a.get("h0"))
         cb, ccur, cprev = self._state_buffer(xp, B, H, a.get("c0"))
         tc = xp.empty((T, B, H), dtype=dt)
-        w_rec, rec = transposed(xp, w_hh, scale, rows), xp.empty((B, 4 * H), dtype=dt)
+        w_rec, rec = transposed(xp, w_hh, scale), xp.empty((B, 4 * H), dtype=dt)
         has_h, has_c, first = "h0" in a, "c0" in a, self._first()
         pad = None if self._mask is None else self._padded
         if self._gpu:
@@ -53,11 +65,11 @@ class LSTMLayer(RecurrentLayer):
             steps = self._steps(range(T), act, act[:, :, :3 * H], a4[:, :, 0], a4[:, :, 1], a4[:, :, 2],
                                 a4[:, :, 3], hprev, cprev, ccur, tc, hcur, pad)
             with quiet(xp):
-                for t, g, s, i, f, o, gg, h_prev, c_prev, c, tct, h, pad_t in steps:
+                for t, g, s, o, i, f, gg, h_prev, c_prev, c, tct, h, pad_t in steps:
                     if has_h or t != first:
                         g += dot(h_prev, w_rec, out=rec)
                     if mode == "tanh":
-                        tanh(g, out=g)                         # tanh(a_g), and tanh(a/2) for i f o
+                        tanh(g, out=g)                         # tanh(a_g), and tanh(a/2) for o i f
                         s *= half
                         s += half                              # sigmoid(a) = (1 + tanh(a/2)) / 2
                     else:
@@ -84,7 +96,7 @@ class LSTMLayer(RecurrentLayer):
         gy = None if gy is None else gy.astype(dt, copy=False)
         dh_next = xp.zeros((B, H), dtype=dt) if gh_n is None else gh_n.astype(dt)   # a copy: written into
         dc_next = xp.zeros((B, H), dtype=dt) if gc_n is None else gc_n.astype(dt)
-        dA = xp.empty((T, B, 4 * H), dtype=dt)                 # dL/da_t for every step, gates i f g o
+        dA = xp.empty((T, B, 4 * H), dtype=dt)                 # dL/da_t for every step (gates as in act)
         need_h0 = self._need("h0")
         run = self._backward_gpu if self._gpu else self._backward_cpu
         run(xp, gy, dh_next, dc_next, dA, need_h0)
@@ -109,8 +121,8 @@ class LSTMLayer(RecurrentLayer):
         for lo, hi in blocks:
             k, kc, f = self._factors(xp, lo, hi, cprev, k_buf, kc_buf)
             part = lambda a: None if a is None else a[lo:hi]  # noqa: E731
-            steps = self._steps(range(lo, hi), part(gy), k[:, :, 3], kc, k[:, :, :3], f, dA[lo:hi],
-                                dA4[lo:hi, :, 3], dA4[lo:hi, :, :3], part(pad), backward=True)
+            steps = self._steps(range(lo, hi), part(gy), k[:, :, 0], kc, k[:, :, 1:], f, dA[lo:hi],
+                                dA4[lo:hi, :, 0], dA4[lo:hi, :, 1:], part(pad), backward=True)
             for t, gy_t, k_o, kc_t, k_ifg, f_t, dA_t, dA_o, dA_ifg, pad_t in steps:
                 if gy_t is None:
                     xp.copyto(dh, dh_next)
@@ -127,23 +139,20 @@ class LSTMLayer(RecurrentLayer):
                         dh_next += multiply(dh, pad_t, out=scratch)
 
     def _factors(self, xp, lo, hi, cprev, k_buf, kc_buf):
-        """Local derivatives of steps [lo, hi): k (n, B, 4, H) with dA_{i,f,g} = dc k_{i,f,g}, dA_o = dh k_o;
+        """Local derivatives of steps [lo, hi): k (n, B, 4, H) with dA_o = dh k_o, dA_{i,f,g} = dc k_{i,f,g};
         kc with dc = dh kc + dL/dc_t (from later); f with dL/dc_{t-1} = dc f. Padded rows: k = kc = 0, f = 1."""
         n, B, H = hi - lo, self._act.shape[1], self.hidden_size
-        a = self._act[lo:hi].reshape(n, B, 4, H)               # activations in the order i f o g
-        i, f, o, g = a[:, :, 0], a[:, :, 1], a[:, :, 2], a[:, :, 3]
+        a = self._act[lo:hi].reshape(n, B, 4, H)               # activations in the order o i f g
+        o, i, f, g = a[:, :, 0], a[:, :, 1], a[:, :, 2], a[:, :, 3]
         tc, k, kc = self._tc[lo:hi], k_buf[:n], kc_buf[:n]
-        kif, ko, kg = k[:, :, :2], k[:, :, 3], k[:, :, 2]
-        xp.subtract(1, a[:, :, :2], out=kif)
-        kif *= a[:, :, :2]                                      # s (1 - s) for i and f
-        k[:, :, 0] *= g                                         # k_i = g i (1 - i)
-        k[:, :, 1] *= cprev[lo:hi]                              # k_f = c_prev f (1 - f)
-        xp.multiply(g, g, out=kg)
+        xp.subtract(1, a, out=k)
+        k *= a                                                  # s (1 - s) for o, i, f
+        k[:, :, 0] *= tc                                        # k_o = tanh(c) o (1 - o)
+        k[:, :, 1] *= g                                         # k_i = g i (1 - i)
+        k[:, :, 2] *= cprev[lo:hi]                              # k_f = c_prev f (1 - f)
+        kg = xp.multiply(g, g, out=k[:, :, 3])
         xp.subtract(1, kg, out=kg)
         kg *= i                                                 # k_g = i (1 - g^2)
-        xp.subtract(1, o, out=ko)
-        ko *= o
-        ko *= tc                                                # k_o = tanh(c) o (1 - o)
         xp.multiply(tc, tc, out=kc)
         xp.subtract(1, kc, out=kc)
         kc *= o                                                 # kc = o (1 - tanh(c)^2)
