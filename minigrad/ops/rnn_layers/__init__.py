@@ -1,11 +1,10 @@
-"""The speed path: one whole RNN/LSTM/GRU layer-direction as ONE graph node (minigrad's own cuDNN).
-
-Forward runs the time loop inside the Function over preallocated buffers; backward is the vectorised
-hand-derived BPTT of models/bptt (weight gradients as single matmuls over all steps). Same numbers as the
-unrolled cells (1e-12 in float64). Weights in PyTorch's layout; x (T, B, In); out (T, B, H) with out[t] the
-state after step t (reverse=True runs t = T-1 .. 0); mask (T, B, 1) booleans: False = padding, the row keeps
-its state. On CuPy each step's gate math is one CUDA kernel forward and one backward.
-"""
+"""The speed path: a whole RNN/LSTM/GRU layer-direction as ONE graph node (minigrad's own cuDNN).
+x (T, B, In), weights in PyTorch's layout, out (T, B, H); mask (T, B, 1) booleans, False = padding (state kept)."""
+# Forward runs the time loop inside the Function over preallocated buffers; backward is the vectorised
+# hand-derived BPTT of models/bptt. Same numbers as the unrolled cells. On CuPy each step's gate math is one
+# CUDA kernel forward and one backward (kernels.py).
+from ... import backend
+from ...tensor import Tensor
 from .common import collect
 from .gru import GRULayer
 from .lstm import LSTMLayer
@@ -14,19 +13,24 @@ from .rnn import RNNLayer
 __all__ = ["lstm_layer", "gru_layer", "rnn_layer", "LSTMLayer", "GRULayer", "RNNLayer"]
 
 
-def lstm_layer(x, w_ih, w_hh, b_ih, b_hh, h0, c0, reverse=False, mask=None):
+def lstm_layer(x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None, h0: Tensor | None,
+               c0: Tensor | None, reverse: bool = False, mask: backend.Array | None = None
+               ) -> tuple[Tensor, Tensor, Tensor]:
     """LSTM over all steps (gates i, f, g, o) -> (out (T, B, H), h_n (B, H), c_n (B, H))."""
     inputs, names = collect(x=x, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh, h0=h0, c0=c0)
     return LSTMLayer(names, reverse, mask)(*inputs)
 
 
-def gru_layer(x, w_ih, w_hh, b_ih, b_hh, h0, reverse=False, mask=None):
+def gru_layer(x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None, h0: Tensor | None,
+              reverse: bool = False, mask: backend.Array | None = None) -> tuple[Tensor, Tensor]:
     """GRU over all steps (gates r, z, n; n = tanh(W_in x + b_in + r (W_hn h + b_hn))) -> (out, h_n)."""
     inputs, names = collect(x=x, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh, h0=h0)
     return GRULayer(names, reverse, mask)(*inputs)
 
 
-def rnn_layer(x, w_ih, w_hh, b_ih, b_hh, h0, nonlinearity="tanh", reverse=False, mask=None):
+def rnn_layer(x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None, h0: Tensor | None,
+              nonlinearity: str = "tanh", reverse: bool = False, mask: backend.Array | None = None
+              ) -> tuple[Tensor, Tensor]:
     """Elman RNN over all steps, h_t = tanh or relu(x W_ih^T + b_ih + h W_hh^T + b_hh) -> (out, h_n)."""
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"rnn_layer: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")

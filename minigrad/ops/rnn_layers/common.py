@@ -1,10 +1,7 @@
-"""What the three layer Functions share: input checks, the state buffer layout, masks, the one-pass sigmoid.
-
-State layout. A layer over T steps keeps its states in one (T+1, B, H) buffer in time order, with one extra
-row for the initial state: row 0 for a forward layer (step t writes row t+1, reads row t), row T for a
-reverse one (step t writes row t, reads row t+1). So `cur` (T, B, H) is the output and `prev` (T, B, H) the
-state each step read, both views, and the weight gradient dL/dW_hh = dA^T prev is one matmul over all steps.
-"""
+"""What the three layer Functions share: input checks, the state buffers, masks, the one-pass sigmoid."""
+# State layout: one (T+1, B, H) buffer per state in time order, the initial state in the extra row (row 0 for a
+# forward layer: step t reads row t and writes row t+1; row T for a reverse one: step t reads row t+1, writes row
+# t). Its views `cur` (the output) and `prev` (what each step read) make dL/dW_hh = dA^T prev one matmul.
 import contextlib
 import itertools
 
@@ -12,6 +9,7 @@ import numpy
 
 from ... import backend
 from ...autograd import Function
+from ...tensor import Tensor
 
 BLOCK_BYTES = 1 << 18     # backward computes its local derivatives for blocks of steps about this big (CPU cache)
 
@@ -22,8 +20,7 @@ def quiet(xp):
 
 
 def gate_mode(dtype):
-    """How the CPU path gets sigmoids from one transcendental call: 'tanh' for float32 (NumPy's SIMD tanh is
-    the cheaper one there), 'exp' otherwise."""
+    """Which one-pass sigmoid the CPU path uses: 'tanh' for float32 (NumPy's SIMD tanh is cheaper), else 'exp'."""
     return "tanh" if dtype == numpy.float32 else "exp"
 
 
@@ -43,9 +40,8 @@ def sigmoid_of_scaled_(a, xp, mode):
 
 
 def transposed(xp, w, scale=None):
-    """(w * scale[:, None])^T as a C-contiguous array, for the per-step matmuls (BLAS is faster on it than on a
-    transposed view). Read through a copy with padded rows: a power-of-two row length makes the transposing
-    read thrash the cache."""
+    """(w * scale[:, None])^T, C-contiguous for the per-step matmuls (BLAS is faster on it than on a view)."""
+    # read through a copy with padded rows: a power-of-two row length makes the transposing read thrash the cache
     padded = xp.empty((w.shape[0], w.shape[1] + 8), dtype=w.dtype)[:, :w.shape[1]]
     xp.copyto(padded, w)
     out = xp.empty(w.shape[::-1], dtype=w.dtype)
@@ -56,14 +52,12 @@ def transposed(xp, w, scale=None):
 
 
 class RecurrentLayer(Function):
-    """Base of LSTMLayer, GRULayer, RNNLayer: one layer-direction over all T steps as one node.
-
-    Inputs are the present ones of x, w_ih, w_hh, b_ih, b_hh, h0, c0 (in that order, named in `self._names`);
-    outputs (out, h_n) or (out, h_n, c_n).
-    """
+    """Base of LSTMLayer, GRULayer, RNNLayer. Inputs: the present ones of x, w_ih, w_hh, b_ih, b_hh, h0, c0
+    (names in `self._names`); outputs (out, h_n) or (out, h_n, c_n)."""
     kind, gates = None, None
 
     def __init__(self, names, reverse=False, mask=None):
+        mask = mask.data if isinstance(mask, Tensor) else mask
         self._names = tuple(names)
         self.reverse = bool(reverse)
         self.masked = mask is not None
@@ -109,8 +103,7 @@ class RecurrentLayer(Function):
         return {k: v if v.dtype == dt else v.astype(dt) for k, v in a.items()}
 
     def _steps(self, *arrays, backward=False):
-        """Per-step views of equally long (n, ...) arrays, zipped, in the order the steps run (backward=True: the
-        reverse); None stands for an absent array. Iterating is cheaper than indexing each step."""
+        """Per-step views of equally long arrays, zipped, in run order (backward: reversed); None: absent array."""
         flip = self.reverse != backward
         return zip(*[itertools.repeat(None) if a is None else a[::-1] if flip else a for a in arrays])
 
@@ -142,7 +135,7 @@ class RecurrentLayer(Function):
 
     # ------------------------------------------------------------------ backward helpers
     def _blocks(self, row_bytes):
-        """The time ranges [lo, hi) of about BLOCK_BYTES of rows of `row_bytes` each, in the order backward visits them."""
+        """Time ranges [lo, hi) of about BLOCK_BYTES (rows of `row_bytes`), in the order backward visits them."""
         T = self.steps
         n = max(1, min(T, BLOCK_BYTES // max(1, row_bytes)))
         if self.reverse:

@@ -1,12 +1,8 @@
 """GRULayer: a whole GRU layer-direction as one node (equations: models/bptt/gru.py).
-
-    gi = x_t W_ih^T + b_ih,  gh = h_{t-1} W_hh^T + b_hh      (blocks r, z, n)
-    r, z = sigmoid(gi_rz + gh_rz),  n = tanh(gi_n + r gh_n),  h_t = (1 - z) n + z h_{t-1}
-
-CPU: the r and z blocks are kept scaled (weights and biases scaled once) so one tanh or exp gives both;
-backward computes the local derivatives per cache-sized block of steps, so each step is two products
-and one matmul; weight gradients are single matmuls over all steps.
-"""
+gi = x W_ih^T + b_ih, gh = h W_hh^T + b_hh;  r, z = sigmoid(gi + gh),  n = tanh(gi_n + r gh_n),  h' = (1-z) n + z h."""
+# CPU: the r and z blocks are kept scaled (weights and biases scaled once) so one tanh or exp gives both; backward
+# computes the local derivatives per cache-sized block of steps (two products and one matmul per step); weight
+# gradients are single matmuls over all steps.
 from ... import backend
 from . import kernels
 from .common import SIGMOID_SCALE, RecurrentLayer, gate_mode, quiet, sigmoid_of_scaled_, transposed
@@ -112,9 +108,8 @@ class GRULayer(RecurrentLayer):
         dgi[:, :, :2 * H] = dgh[:, :, :2 * H]
 
     def _factors(self, xp, lo, hi, k_buf):
-        """Local derivatives of steps [lo, hi): k (n, B, 4, H) = [k_r, k_z, r k_n, k_n] with da = dh k, and z
-        (dL/dh_{t-1} gets dh z directly): k_n = (1 - z)(1 - n^2), k_r = k_n gh_n r (1 - r),
-        k_z = (h_prev - n) z (1 - z). Padded rows: k = 0, z = 1."""
+        """Steps [lo, hi): k = [k_r, k_z, r k_n, k_n] (n, B, 4, H) with da = dh k, and z (dh_prev gets dh z):
+        k_n = (1 - z)(1 - n^2), k_r = k_n gh_n r (1 - r), k_z = (h_prev - n) z (1 - z). Padded rows: k = 0, z = 1."""
         n_, B, H = hi - lo, self._act.shape[1], self.hidden_size
         a = self._act[lo:hi].reshape(n_, B, 3, H)
         r, z, n = a[:, :, 0], a[:, :, 1], a[:, :, 2]

@@ -1,11 +1,8 @@
-"""CUDA kernels of the layer Functions: one CuPy ElementwiseKernel per step forward and one per step backward.
-
-Each runs over the B*H elements of a step (i -> batch row b = i / H, unit j = i % H); the gate rows of a
-(B, G*H) array are reached as raw arrays at b*G*H + k*H + j. `mask` is the step's (B, 1) mask in the data's
-dtype (1 real, 0 padding): padded rows keep their state, get no gate gradient and pass their state
-gradients through (dh_keep: the part of dL/dh_prev that does not go through W_hh). Unscaled gates here:
-the -1/-2 scaling of the CPU path saves NumPy passes, not GPU work.
-"""
+"""CUDA kernels of the layer Functions: one CuPy ElementwiseKernel per step forward and one per step backward."""
+# Each runs over the B*H elements of a step (i -> batch row b = i / H, unit j = i % H); gate k of a (B, G*H) row
+# is reached as a raw array at b*G*H + k*H + j. `mask` is the step's (B, 1) mask in the data's dtype (1 real, 0
+# padding): padded rows keep their state, get no gate gradient and pass their state gradients through (dh_keep:
+# the part of dL/dh_prev that does not go through W_hh). Gates unscaled here: scaling saves NumPy passes only.
 from ... import backend
 
 _kernels = {}
@@ -95,15 +92,15 @@ def gru_step_backward(act, ghn, h_prev, gy, dhr, mask, H, dgh, dgi, dh_keep):
     _call(k, (act, ghn, h_prev, gy, dhr, mask, H, mask is not None, dgh, dgi, dh_keep), ghn)
 
 
-def rnn_step(pre, rec, h_prev, mask, H, relu, h):
-    """h = phi(pre + rec) (rec = h_prev W_hh^T, or None); padded rows keep h_prev."""
-    k = _kernel("rnn_fwd", "T pre, T rec, T h_prev, raw T mask, int32 H, bool has_rec, bool has_mask, bool relu",
-                "T h", f"""
-        T a = pre + (has_rec ? rec : (T)0);
+def rnn_step(rec, h_prev, mask, H, relu, h):
+    """h (B, H): x W_ih^T + b in, phi(h + rec) out (rec = h_prev W_hh^T, or None); padded rows keep h_prev."""
+    k = _kernel("rnn_fwd", "T rec, T h_prev, raw T mask, int32 H, bool has_rec, bool has_mask, bool relu",
+                "raw T h", f"""
+        T a = h[i] + (has_rec ? rec : (T)0);
         a = relu ? (a > 0 ? a : (T)0) : tanh(a);
-        h = {_PADDED} ? h_prev : a;
+        h[i] = {_PADDED} ? h_prev : a;
     """)
-    _call(k, (pre, rec, h_prev, mask, H, rec is not None, mask is not None, relu, h), h)
+    _call(k, (rec, h_prev, mask, H, rec is not None, mask is not None, relu, h), h_prev)
 
 
 def rnn_step_backward(h, gy, dhr, mask, H, relu, da, dh_keep):

@@ -1,14 +1,10 @@
 """LSTMLayer: a whole LSTM layer-direction as one node (equations: models/bptt/lstm.py).
-
-    a_t = x_t W_ih^T + b_ih + b_hh + h_{t-1} W_hh^T = [a_i a_f a_g a_o]
-    c_t = f c_{t-1} + i g,  h_t = o tanh(c_t)   (i f o = sigmoid, g = tanh of their blocks)
-
-CPU speed tricks: the input projection of all steps is one matmul; the gates are kept in the order o i f g
-(sigmoids together; o apart from the i f g that dL/dc drives) with their pre-activations scaled (weights and biases scaled once) so that ONE tanh (float32: a/2 for the
-sigmoids, sigmoid(a) = (1 + tanh(a/2)) / 2) or ONE exp (-a and -2a: tanh(a) = 2 sigmoid(2a) - 1) per step
-gives every gate; backward computes the local derivatives for a cache-sized block of steps at a time, and
-the weight gradients as single matmuls over all steps.
-"""
+a = x W_ih^T + b_ih + b_hh + h W_hh^T = [a_i a_f a_g a_o];  c' = f c + i g,  h' = o tanh(c')."""
+# CPU speed tricks: one matmul projects every step's input; the gates are kept in the order o i f g with their
+# pre-activations scaled (weights and biases scaled once), so ONE tanh per step (float32: a/2 for the sigmoids,
+# sigmoid(a) = (1 + tanh(a/2)) / 2) or ONE exp (-a, -2a: tanh(a) = 2 sigmoid(2a) - 1) gives every gate; the o
+# block sits apart from the i f g blocks that dL/dc drives, so backward writes each with one product; the local
+# derivatives are computed per cache-sized block of steps; weight gradients are single matmuls over all steps.
 import functools
 
 import numpy
@@ -139,8 +135,8 @@ class LSTMLayer(RecurrentLayer):
                         dh_next += multiply(dh, pad_t, out=scratch)
 
     def _factors(self, xp, lo, hi, cprev, k_buf, kc_buf):
-        """Local derivatives of steps [lo, hi): k (n, B, 4, H) with dA_o = dh k_o, dA_{i,f,g} = dc k_{i,f,g};
-        kc with dc = dh kc + dL/dc_t (from later); f with dL/dc_{t-1} = dc f. Padded rows: k = kc = 0, f = 1."""
+        """Steps [lo, hi): k (n, B, 4, H) with dA_o = dh k_o, dA_ifg = dc k_ifg; kc with dc = dh kc + dc_later;
+        f with dc_prev = dc f. Padded rows: k = kc = 0, f = 1."""
         n, B, H = hi - lo, self._act.shape[1], self.hidden_size
         a = self._act[lo:hi].reshape(n, B, 4, H)               # activations in the order o i f g
         o, i, f, g = a[:, :, 0], a[:, :, 1], a[:, :, 2], a[:, :, 3]

@@ -1,8 +1,5 @@
 """RNNLayer: a whole Elman RNN layer-direction as one node (equations: models/bptt/rnn.py).
-
-    h_t = phi(x_t W_ih^T + b_ih + b_hh + h_{t-1} W_hh^T),  phi = tanh or relu
-    dL/da_t = dL/dh_t phi'  (1 - h_t^2, or [h_t > 0]),  dL/dh_{t-1} = dL/da_t W_hh
-"""
+h' = phi(x W_ih^T + b_ih + b_hh + h W_hh^T), phi = tanh or relu;  dL/da = dL/dh' phi',  dL/dh = dL/da W_hh."""
 from ... import backend
 from . import kernels
 from .common import RecurrentLayer, transposed
@@ -35,7 +32,7 @@ class RNNLayer(RecurrentLayer):
         for t, h_prev, h, m_t in self._steps(range(self.steps), hprev, hcur, m):
             r = xp.dot(h_prev, w_rec, out=rec) if has_h or t != first else None
             if self._gpu:
-                kernels.rnn_step(h, r, h_prev, m_t, H, relu, h)
+                kernels.rnn_step(r, h_prev, m_t, H, relu, h)
                 continue
             if r is not None:
                 h += r
