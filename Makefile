@@ -11,6 +11,7 @@ demo: setup dot
 	$(PY) -m models.demo
 
 test: setup dot
+	$(PY) -m ruff check .
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadgroup
 
 # the implementations take turns in one process, with freed memory kept as the training commands keep it

@@ -67,11 +67,11 @@ def test_batches_are_shifted_targets_and_windows_continue_each_stream():
     b = Batches(ids, batch_size=4, seq_len=7)
     per_stream = 203 // 4
     assert len(b) == math.ceil((per_stream - 1) / 7)
-    seen = []
-    for k, (x, y) in enumerate(b):
+    seen, prev_y = [], None
+    for x, y in b:
         assert x.shape[0] == 4 and x.shape == y.shape
         np.testing.assert_array_equal(y, x + 1)             # ids are positions: the target is the next one
-        if k:
+        if prev_y is not None:
             np.testing.assert_array_equal(x[:, 0], prev_y[:, -1])   # the next window starts where this stopped
         prev_y = y
         seen.append(x)

@@ -117,7 +117,9 @@ def targets_for(rng, x_shape, t_shape, ignore_index=None):
 def test_cross_entropy_values_and_gradients(device, rng, x_shape, t_shape, reduction, ignore_index):
     x = rng.normal(size=x_shape) * 2
     t = targets_for(rng, x_shape, t_shape, ignore_index)
-    kwargs = {"reduction": reduction} if ignore_index is None else {"reduction": reduction, "ignore_index": ignore_index}
+    kwargs = {"reduction": reduction}
+    if ignore_index is not None:
+        kwargs["ignore_index"] = ignore_index
     ii = -100 if ignore_index is None else ignore_index
     loss = F.cross_entropy(leaf(x, device), ints(t, device), **kwargs)
     assert loss.shape == (t.shape if reduction == "none" else ())

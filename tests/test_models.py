@@ -50,7 +50,7 @@ def test_bidirectional_classifier_learns_the_first_token_of_padded_sequences():
 
     def batch(step):
         x, lengths = padded(rng, 32, 10, 4, min_len=3)
-        return x, lengths, x[:, 0] - 1                  # the class is the first token: the reverse direction's last read
+        return x, lengths, x[:, 0] - 1          # the class is the first token: the reverse direction's last read
 
     model = SequenceClassifier(3, vocab_size=4, embed=8, hidden=16, bidirectional=True)
     losses = train_classifier(model, batch, 120, lr=1e-2, log=None)

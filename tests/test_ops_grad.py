@@ -127,7 +127,8 @@ def test_matmul_batched_broadcast(device, batches, n, k, m, seed):
     check(mg.matmul, [uniform(seed, ba + (n, k)), uniform(seed + 1, bb + (k, m))], device)
 
 
-@given(kind=st.sampled_from(["vec@vec", "vec@mat", "mat@vec"]), batch=hnp.array_shapes(min_dims=0, max_dims=2, max_side=3),
+@given(kind=st.sampled_from(["vec@vec", "vec@mat", "mat@vec"]),
+       batch=hnp.array_shapes(min_dims=0, max_dims=2, max_side=3),
        n=dims, k=dims, seed=seeds)
 def test_matmul_vectors(device, kind, batch, n, k, seed):
     a_shape, b_shape = {"vec@vec": ((k,), (k,)), "vec@mat": ((k,), batch + (k, n)),
@@ -247,7 +248,8 @@ def reshape_args(draw):
     size = int(np.prod(shape))
     divisors = [d for d in range(1, size + 1) if size % d == 0]
     d = draw(st.sampled_from(divisors))
-    target = draw(st.sampled_from([(size,), (-1,), (d, -1), (-1, d), (d, size // d, 1), (1, -1, d), (1,) * 2 + (size,)]))
+    target = draw(st.sampled_from([(size,), (-1,), (d, -1), (-1, d), (d, size // d, 1), (1, -1, d),
+                                   (1,) * 2 + (size,)]))
     as_tuple = draw(st.booleans())
     return shape, target, as_tuple
 
@@ -404,7 +406,8 @@ def test_getitem_integer_arrays_with_repeats(device, n, rest, data, seed, kind):
 @given(data=st.data(), seed=seeds)
 def test_getitem_hypothesis_integer_array_indices(device, data, seed):
     shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4))
-    index = data.draw(hnp.integer_array_indices(shape, result_shape=hnp.array_shapes(min_dims=1, max_dims=2, max_side=5)))
+    result_shape = hnp.array_shapes(min_dims=1, max_dims=2, max_side=5)
+    index = data.draw(hnp.integer_array_indices(shape, result_shape=result_shape))
     check(lambda x: x[index], [uniform(seed, shape)], device)
 
 

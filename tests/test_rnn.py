@@ -569,7 +569,8 @@ GOLDEN_CASES = sorted({k.split("/")[0] for k in _golden.files if "/" in k})
 
 def test_golden_file_covers_every_kind_of_case():
     configs = [json.loads(str(_golden[c + "/config"])) for c in GOLDEN_CASES]
-    assert {(c["kind"], c["mode"]) for c in configs} == {(k, m) for k in ("layer", "cell") for m in ("rnn", "lstm", "gru")}
+    kinds = {(k, m) for k in ("layer", "cell") for m in ("rnn", "lstm", "gru")}
+    assert {(c["kind"], c["mode"]) for c in configs} == kinds
     layers = [c for c in configs if c["kind"] == "layer"]
     assert {c["kwargs"].get("nonlinearity") for c in layers if c["mode"] == "rnn"} == {"tanh", "relu"}
     for mode in ("rnn", "lstm", "gru"):

@@ -64,7 +64,8 @@ class Recurrent(Module):
             layer_in = input_size if layer == 0 else hidden_size * D
             for suffix in ("", "_reverse")[:D]:
                 for kind, shape in cell.parameter_shapes(layer_in, hidden_size, bias).items():
-                    setattr(self, f"{kind}_l{layer}{suffix}", Parameter(factories.zeros(shape, device=device, dtype=dtype)))
+                    weight = factories.zeros(shape, device=device, dtype=dtype)
+                    setattr(self, f"{kind}_l{layer}{suffix}", Parameter(weight))
         bound = 1 / math.sqrt(hidden_size)
         for p in self.parameters():
             init.uniform_(p, -bound, bound)
@@ -169,8 +170,8 @@ class RNN(Recurrent):
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, fused=True, unroll=True, device=None, dtype=None):
-        super().__init__(ElmanCell(nonlinearity, "RNN"), input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, fused, unroll, device, dtype)
+        super().__init__(ElmanCell(nonlinearity, "RNN"), input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional, fused, unroll, device, dtype)
 
     @property
     def nonlinearity(self):

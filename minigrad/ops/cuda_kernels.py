@@ -88,7 +88,8 @@ def gru_backward(rz, n, hw_n, h, gh, H):
     dx, dhw = cp.empty((B, 3 * H), dtype=n.dtype), cp.empty((B, 3 * H), dtype=n.dtype)
     gh_direct = cp.empty_like(n)
     has_h = h is not None
-    k = _kernel("gru_bwd", "raw T rz, T n, T hw_n, raw T h, T gh, int32 H, bool has_h", "raw T dx, raw T dhw, T gh_direct", """
+    k = _kernel("gru_bwd", "raw T rz, T n, T hw_n, raw T h, T gh, int32 H, bool has_h",
+                "raw T dx, raw T dhw, T gh_direct", """
         const int b = i / H, j = i % H, base = b * 3 * H + j;
         const T r = rz[b * 2 * H + j], z = rz[b * 2 * H + H + j];
         const T hp = has_h ? h[i] : (T)0;

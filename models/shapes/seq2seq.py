@@ -50,7 +50,7 @@ class Seq2Seq(nn.Module):
         return self._bridge(state, self.bridge_h).tanh()
 
     def _bridge(self, s, linear):
-        """(layers*2, B, H) -> (layers, B, 2H) (each layer's two directions side by side) -> linear -> (layers, B, H)."""
+        """(layers*2, B, H) -> (layers, B, 2H) (each layer's two directions side by side) -> linear -> (layers, B, H)"""
         L, B, H = self.layers, s.shape[1], self.hidden
         return linear(s.reshape(L, 2, B, H).permute(0, 2, 1, 3).reshape(L, B, 2 * H))
 
