@@ -42,13 +42,15 @@ def sigmoid_of_scaled_(a, xp, mode):
 def transposed(xp, w, scale=None):
     """(w * scale[:, None])^T, C-contiguous for the per-step matmuls (BLAS is faster on it than on a view)."""
     # read through a copy with padded rows: a power-of-two row length makes the transposing read thrash the cache
-    padded = xp.empty((w.shape[0], w.shape[1] + 8), dtype=w.dtype)[:, :w.shape[1]]
-    xp.copyto(padded, w)
+    if w.size >= 1 << 16:
+        padded = xp.empty((w.shape[0], w.shape[1] + 8), dtype=w.dtype)[:, :w.shape[1]]
+        xp.copyto(padded, w)
+        w = padded
     out = xp.empty(w.shape[::-1], dtype=w.dtype)
     if scale is None:
-        xp.copyto(out, padded.T)
+        xp.copyto(out, w.T)
         return out
-    return xp.multiply(padded.T, scale, out=out)
+    return xp.multiply(w.T, scale, out=out)
 
 
 class RecurrentLayer(Function):
