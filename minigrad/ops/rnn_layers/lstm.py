@@ -20,7 +20,10 @@ def _cpu_layout(H, dtype, mode):
     rows = numpy.concatenate([numpy.arange(3 * H, 4 * H), numpy.arange(3 * H)])
     scale = numpy.full(4 * H, SIGMOID_SCALE[mode], dtype=dtype)
     scale[3 * H:] = 1 if mode == "tanh" else -2                # tanh(a) = 2 sigmoid(2a) - 1
-    return rows, numpy.argsort(rows), scale
+    back = numpy.argsort(rows)
+    for a in (rows, back, scale):
+        a.flags.writeable = False                              # shared by every call
+    return rows, back, scale
 
 
 class LSTMLayer(RecurrentLayer):
