@@ -10,11 +10,11 @@ owns the parameters and hands them to every step. The protocol, which a user-wri
 
 `step` is written with ordinary ops, so every gate is a node and autograd derives the backward.
 Built-in cells also have `fused_step` (one node per step, hand-derived backward: minigrad/ops/rnn_cells.py)
-and `layer` (the whole sequence as one node, the speed path: minigrad/ops/_rnn_layers().py).
+and `layer` (the whole sequence as one node, the speed path: minigrad/ops/rnn_layers.py).
 Conventions (PyTorch's): gates i, f, g, o (LSTM) and r, z, n (GRU).
 """
 from .. import factories
-from ..ops import rnn_cells
+from ..ops import rnn_cells, rnn_layers
 from . import functional as F
 
 
@@ -71,7 +71,7 @@ class ElmanCell(Cell):
         return (rnn_cells.FusedRNNStep(self.nonlinearity)(xw, state[0], w["weight_hh"]),)
 
     def layer(self, x, state, w, reverse=False, mask=None):
-        out, h = _rnn_layers().rnn_layer(x, w["weight_ih"], w["weight_hh"], w.get("bias_ih"), w.get("bias_hh"),
+        out, h = rnn_layers.rnn_layer(x, w["weight_ih"], w["weight_hh"], w.get("bias_ih"), w.get("bias_hh"),
                                       None if state is None else state[0], self.nonlinearity, reverse, mask)
         return out, (h,)
 
@@ -95,7 +95,7 @@ class LSTMGatedCell(Cell):
 
     def layer(self, x, state, w, reverse=False, mask=None):
         h0, c0 = (None, None) if state is None else state
-        out, h, c = _rnn_layers().lstm_layer(x, w["weight_ih"], w["weight_hh"], w.get("bias_ih"), w.get("bias_hh"),
+        out, h, c = rnn_layers.lstm_layer(x, w["weight_ih"], w["weight_hh"], w.get("bias_ih"), w.get("bias_hh"),
                                           h0, c0, reverse, mask)
         return out, (h, c)
 
@@ -120,11 +120,6 @@ class GRUGatedCell(Cell):
         return (rnn_cells.FusedGRUStep()(xw, state[0], w_hh, b_hh),)
 
     def layer(self, x, state, w, reverse=False, mask=None):
-        out, h = _rnn_layers().gru_layer(x, w["weight_ih"], w["weight_hh"], w.get("bias_ih"), w.get("bias_hh"),
+        out, h = rnn_layers.gru_layer(x, w["weight_ih"], w["weight_hh"], w.get("bias_ih"), w.get("bias_hh"),
                                       None if state is None else state[0], reverse, mask)
         return out, (h,)
-
-
-def _rnn_layers():
-    from ..ops import rnn_layers
-    return rnn_layers

@@ -2,10 +2,7 @@
 # State layout: one (T+1, B, H) buffer per state in time order, the initial state in the extra row (row 0 for a
 # forward layer: step t reads row t and writes row t+1; row T for a reverse one: step t reads row t+1, writes row
 # t). Its views `cur` (the output) and `prev` (what each step read) make dL/dW_hh = dA^T prev one matmul.
-import contextlib
 import itertools
-
-import numpy
 
 from ... import backend
 from ...autograd import Function
@@ -14,14 +11,14 @@ from ...tensor import Tensor
 BLOCK_BYTES = 1 << 18     # backward computes its local derivatives for blocks of steps about this big (CPU cache)
 
 
-def quiet(xp):
+def quiet(x):
     """Context in which exp may overflow to inf on purpose (1 / (1 + inf) = 0 is the right sigmoid)."""
-    return numpy.errstate(over="ignore") if xp is numpy else contextlib.nullcontext()
+    return backend.errstate(x, over="ignore")
 
 
 def gate_mode(dtype):
     """Which one-pass sigmoid the CPU path uses: 'tanh' for float32 (NumPy's SIMD tanh is cheaper), else 'exp'."""
-    return "tanh" if dtype == numpy.float32 else "exp"
+    return "tanh" if dtype == backend.float32 else "exp"
 
 
 SIGMOID_SCALE = {"tanh": 0.5, "exp": -1.0}     # sigmoid gates keep s * a so that sigmoid_of_scaled_ is one pass

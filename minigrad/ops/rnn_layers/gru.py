@@ -39,7 +39,7 @@ class GRULayer(RecurrentLayer):
             pad = None if self._mask is None else self._padded
             steps = self._steps(range(T), act, act[:, :, :2 * H], act[:, :, :H], act[:, :, H:2 * H],
                                 act[:, :, 2 * H:], hprev, ghn, hcur, pad)
-            with quiet(xp):
+            with quiet(x):
                 for t, g, rz, r, z, n, h_prev, ghn_t, h, pad_t in steps:
                     gh = xp.dot(h_prev, w_rec, out=rec) if has_h or t != first else None
                     if gh is not None and b_hh is not None:

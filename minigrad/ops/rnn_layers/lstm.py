@@ -7,8 +7,6 @@ a = x W_ih^T + b_ih + b_hh + h W_hh^T = [a_i a_f a_g a_o];  c' = f c + i g,  h' 
 # derivatives are computed per cache-sized block of steps; weight gradients are single matmuls over all steps.
 import functools
 
-import numpy
-
 from ... import backend
 from . import kernels
 from .common import SIGMOID_SCALE, RecurrentLayer, gate_mode, quiet, transposed
@@ -17,10 +15,11 @@ from .common import SIGMOID_SCALE, RecurrentLayer, gate_mode, quiet, transposed
 @functools.lru_cache(maxsize=64)
 def _cpu_layout(H, dtype, mode):
     """The CPU path's gate order o i f g (rows of the PyTorch weights), the way back, and the gate scales."""
-    rows = numpy.concatenate([numpy.arange(3 * H, 4 * H), numpy.arange(3 * H)])
-    scale = numpy.full(4 * H, SIGMOID_SCALE[mode], dtype=dtype)
+    host = backend.xp_for("cpu")
+    rows = host.concatenate([host.arange(3 * H, 4 * H), host.arange(3 * H)])
+    scale = host.full(4 * H, SIGMOID_SCALE[mode], dtype=dtype)
     scale[3 * H:] = 1 if mode == "tanh" else -2                # tanh(a) = 2 sigmoid(2a) - 1
-    back = numpy.argsort(rows)
+    back = host.argsort(rows)
     for a in (rows, back, scale):
         a.flags.writeable = False                              # shared by every call
     return rows, back, scale
@@ -63,7 +62,7 @@ class LSTMLayer(RecurrentLayer):
             tanh, multiply, dot, copyto = xp.tanh, xp.multiply, xp.dot, xp.copyto
             steps = self._steps(range(T), act, act[:, :, :3 * H], a4[:, :, 0], a4[:, :, 1], a4[:, :, 2],
                                 a4[:, :, 3], hprev, cprev, ccur, tc, hcur, pad)
-            with quiet(xp):
+            with quiet(x):
                 for t, g, s, o, i, f, gg, h_prev, c_prev, c, tct, h, pad_t in steps:
                     if has_h or t != first:
                         g += dot(h_prev, w_rec, out=rec)
