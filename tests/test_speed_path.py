@@ -94,3 +94,30 @@ def test_unroll_is_a_plain_attribute_that_switches_paths():
     m.unroll = False
     np.testing.assert_allclose(m(x)[0].numpy(), a, rtol=0, atol=1e-12)
     assert "unroll=False" in repr(m)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_workspace_buffers_pass_to_the_next_iteration_without_touching_what_users_hold(mode):
+    """A released layer node gives its scratch arrays back and the next forward takes them; the outputs and
+    gradients of the first iteration, which the user still holds, stay as they were."""
+    from minigrad.ops.rnn_layers.common import WORKSPACE
+    WORKSPACE.clear()
+    m = make(mode, False, num_layers=2, bidirectional=True)
+    rng = np.random.default_rng(0)
+    x1, x2 = (mg.tensor(rng.standard_normal((6, 3, 3)), requires_grad=True) for _ in range(2))
+    out1, _ = m(x1, lengths=[6, 4, 1])
+    (out1 * out1).sum().backward()
+    kept, kept_bytes = {id(a) for stack in WORKSPACE._free.values() for a in stack}, WORKSPACE.kept_bytes
+    assert kept or mode.startswith("rnn")                  # LSTM and GRU layers keep scratch arrays
+    snapshot, grad1 = out1.numpy().copy(), x1.grad.numpy().copy()
+    out2, _ = m(x2)
+    taken = kept - {id(a) for stack in WORKSPACE._free.values() for a in stack}
+    per_node = {"lstm": 3, "gru": 2}.get(mode, 0)          # LSTM: activations, c, tanh(c); GRU: activations, h W_hn
+    assert len(taken) == 4 * per_node                      # 2 layers x 2 directions took theirs from iteration 1
+    (out2 * out2).sum().backward()
+    assert WORKSPACE.kept_bytes == kept_bytes             # all given back again: the workspace does not grow
+    np.testing.assert_array_equal(out1.numpy(), snapshot)
+    np.testing.assert_array_equal(x1.grad.numpy(), grad1)
+    fresh = make(mode, False, num_layers=2, bidirectional=True)
+    WORKSPACE.clear()
+    np.testing.assert_array_equal(fresh(x2)[0].numpy(), out2.numpy())

@@ -11,6 +11,39 @@ from ...tensor import Tensor
 BLOCK_BYTES = 1 << 18     # backward computes its local derivatives for blocks of steps about this big (CPU cache)
 
 
+class Workspace:
+    """Big scratch arrays that layer nodes hand on from one iteration to the next (a caching allocator, as
+    CuPy's memory pool): a node takes them in forward (or backward) and gives them back when it is done with
+    them (its backward ran, the engine released it), so a long sequence's buffers are not faulted in from the
+    operating system again every iteration. One node holds an array at a time; outputs and returned
+    gradients never live in one. On a GPU CuPy's own pool does this job, so arrays are not kept."""
+
+    def __init__(self, max_bytes=1 << 30):
+        self.max_bytes, self.kept_bytes, self._free = max_bytes, 0, {}
+
+    def take(self, xp, shape, dtype):
+        """An array of this shape and dtype, uninitialised: a given-back one, or new."""
+        stack = self._free.get((shape, dtype))
+        if stack and xp is backend.xp_for("cpu"):
+            self.kept_bytes -= stack[-1].nbytes
+            return stack.pop()
+        return xp.empty(shape, dtype=dtype)
+
+    def give(self, *arrays):
+        """Keep these arrays for the next take() of their shape (CPU arrays, up to max_bytes in all)."""
+        for a in arrays:
+            if a is not None and backend.device_of(a) == "cpu" and self.kept_bytes + a.nbytes <= self.max_bytes:
+                self._free.setdefault((a.shape, a.dtype), []).append(a)
+                self.kept_bytes += a.nbytes
+
+    def clear(self):
+        self._free.clear()
+        self.kept_bytes = 0
+
+
+WORKSPACE = Workspace()
+
+
 def quiet(x):
     """Context in which exp may overflow to inf on purpose (1 / (1 + inf) = 0 is the right sigmoid)."""
     return backend.errstate(x, over="ignore")
@@ -63,6 +96,13 @@ class RecurrentLayer(Function):
         self._mask = mask
         self.steps = self.hidden_size = None
 
+    _scratch = ()             # names of the attributes that hold Workspace arrays until release
+
+    def release(self):
+        """Give the workspace arrays back, then drop everything as every node does."""
+        WORKSPACE.give(*[getattr(self, name, None) for name in self._scratch])
+        super().release()
+
     def label(self):
         """e.g. 'LSTM layer (50 steps, reverse)'."""
         parts = [f"{getattr(self, 'steps', '?')} steps"] + self._label_extras()
@@ -110,9 +150,11 @@ class RecurrentLayer(Function):
         """0-d arrays of the compute dtype (cheaper operands than Python floats for small arrays)."""
         return [xp.asarray(v, dtype=self._dt) for v in values]
 
-    def _state_buffer(self, xp, B, H, initial):
-        """(T+1, B, H) buffer with the initial state (or zeros) in place; -> (buffer, cur view, prev view)."""
-        buf = xp.empty((self.steps + 1, B, H), dtype=self._dt)
+    def _state_buffer(self, xp, B, H, initial, scratch=False):
+        """(T+1, B, H) buffer with the initial state (or zeros) in place; -> (buffer, cur view, prev view).
+        scratch: from the Workspace (a buffer no output views)."""
+        buf = xp.empty((self.steps + 1, B, H), dtype=self._dt) if not scratch else \
+            WORKSPACE.take(xp, (self.steps + 1, B, H), self._dt)
         buf[self.steps if self.reverse else 0] = 0 if initial is None else initial
         return (buf,) + self._views(buf)
 

@@ -5,12 +5,13 @@ gi = x W_ih^T + b_ih, gh = h W_hh^T + b_hh;  r, z = sigmoid(gi + gh),  n = tanh(
 # gradients are single matmuls over all steps.
 from ... import backend
 from . import kernels
-from .common import SIGMOID_SCALE, RecurrentLayer, gate_mode, quiet, sigmoid_of_scaled_, transposed
+from .common import SIGMOID_SCALE, WORKSPACE, RecurrentLayer, gate_mode, quiet, sigmoid_of_scaled_, transposed
 
 
 class GRULayer(RecurrentLayer):
     """(out (T, B, H), h_n (B, H)) from x (T, B, In), w_ih (3H, In), w_hh (3H, H), optional biases (3H,), h0."""
     kind, gates = "GRU", 3
+    _scratch = ("_act", "_ghn")
 
     def forward(self, *arrays):
         a = self._setup(arrays)
@@ -24,10 +25,10 @@ class GRULayer(RecurrentLayer):
             scale = xp.ones(3 * H, dtype=dt)
             scale[:2 * H] = SIGMOID_SCALE[mode]
             b_hh = None if b_hh is None else b_hh * scale
-        act = xp.empty((T, B, 3 * H), dtype=dt)
+        act = WORKSPACE.take(xp, (T, B, 3 * H), dt)
         self._input_projection(xp, x, w_ih, scale, a.get("b_ih"), act)
         hb, hcur, hprev = self._state_buffer(xp, B, H, a.get("h0"))
-        ghn = xp.empty((T, B, H), dtype=dt)                    # h_{t-1} W_hn^T + b_hn: backward needs it
+        ghn = WORKSPACE.take(xp, (T, B, H), dt)                # h_{t-1} W_hn^T + b_hn: backward needs it
         rec, scratch, w_rec = xp.empty((B, 3 * H), dtype=dt), xp.empty((B, H), dtype=dt), transposed(xp, w_hh, scale)
         has_h, first = "h0" in a, self._first()
         if self._gpu:
@@ -72,8 +73,8 @@ class GRULayer(RecurrentLayer):
         xp = backend.array_module(self._act)
         gy = None if gy is None else gy.astype(dt, copy=False)
         dh_next = xp.zeros((B, H), dtype=dt) if gh_n is None else gh_n.astype(dt)    # a copy: written into
-        dgh = xp.empty((T, B, 3 * H), dtype=dt)                # dL/d(h W_hh^T + b_hh) of every step
-        dgi = xp.empty((T, B, 3 * H), dtype=dt)                # dL/d(x W_ih^T + b_ih)
+        dgh = WORKSPACE.take(xp, (T, B, 3 * H), dt)            # dL/d(h W_hh^T + b_hh) of every step
+        dgi = WORKSPACE.take(xp, (T, B, 3 * H), dt)            # dL/d(x W_ih^T + b_ih)
         need_h0 = self._need("h0")
         run = self._backward_gpu if self._gpu else self._backward_cpu
         run(xp, gy, dh_next, dgh, dgi, need_h0)
@@ -81,6 +82,7 @@ class GRULayer(RecurrentLayer):
         self._input_grads(dgi, grads, dA_hh=dgh)
         if self._need("w_hh"):
             grads["w_hh"] = self._recurrent_weight_grad(dgh, self._views(self._hb)[1], self._has_h0)
+        WORKSPACE.give(dgh, dgi)
         return self._result(grads)
 
     def _backward_cpu(self, xp, gy, dh_next, dgh, dgi, need_h0):

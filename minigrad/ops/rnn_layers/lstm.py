@@ -9,7 +9,7 @@ import functools
 
 from ... import backend
 from . import kernels
-from .common import SIGMOID_SCALE, RecurrentLayer, gate_mode, quiet, transposed
+from .common import SIGMOID_SCALE, WORKSPACE, RecurrentLayer, gate_mode, quiet, transposed
 
 
 @functools.lru_cache(maxsize=64)
@@ -29,6 +29,7 @@ class LSTMLayer(RecurrentLayer):
     """(out (T, B, H), h_n, c_n (B, H)) from x (T, B, In), w_ih (4H, In), w_hh (4H, H), optional biases (4H,),
     h0, c0 (B, H) (zeros when absent)."""
     kind, gates = "LSTM", 4
+    _scratch = ("_act", "_cb", "_tc")
 
     def forward(self, *arrays):
         a = self._setup(arrays)
@@ -43,11 +44,11 @@ class LSTMLayer(RecurrentLayer):
             rows, self._pytorch_rows, scale = _cpu_layout(H, dt, mode)
             w_ih, w_hh = w_ih[rows], w_hh[rows]                # backward's dx and dh use these; dA comes in this order
             bias = None if bias is None else bias[rows]
-        act = xp.empty((T, B, 4 * H), dtype=dt)
+        act = WORKSPACE.take(xp, (T, B, 4 * H), dt)
         self._input_projection(xp, x, w_ih, scale, bias, act)
         hb, hcur, hprev = self._state_buffer(xp, B, H, a.get("h0"))
-        cb, ccur, cprev = self._state_buffer(xp, B, H, a.get("c0"))
-        tc = xp.empty((T, B, H), dtype=dt)
+        cb, ccur, cprev = self._state_buffer(xp, B, H, a.get("c0"), scratch=True)
+        tc = WORKSPACE.take(xp, (T, B, H), dt)
         w_rec, rec = transposed(xp, w_hh, scale), xp.empty((B, 4 * H), dtype=dt)
         has_h, has_c, first = "h0" in a, "c0" in a, self._first()
         pad = None if self._mask is None else self._padded
@@ -94,7 +95,7 @@ class LSTMLayer(RecurrentLayer):
         gy = None if gy is None else gy.astype(dt, copy=False)
         dh_next = xp.zeros((B, H), dtype=dt) if gh_n is None else gh_n.astype(dt)   # a copy: written into
         dc_next = xp.zeros((B, H), dtype=dt) if gc_n is None else gc_n.astype(dt)
-        dA = xp.empty((T, B, 4 * H), dtype=dt)                 # dL/da_t for every step (gates as in act)
+        dA = WORKSPACE.take(xp, (T, B, 4 * H), dt)             # dL/da_t for every step (gates as in act)
         need_h0 = self._need("h0")
         run = self._backward_gpu if self._gpu else self._backward_cpu
         run(xp, gy, dh_next, dc_next, dA, need_h0)
@@ -102,6 +103,7 @@ class LSTMLayer(RecurrentLayer):
         self._input_grads(dA, grads)
         if self._need("w_hh"):
             grads["w_hh"] = self._recurrent_weight_grad(dA, self._views(self._hb)[1], self._has_h0)
+        WORKSPACE.give(dA)
         return self._result(grads)
 
     def _backward_cpu(self, xp, gy, dh_next, dc_next, dA, need_h0):
