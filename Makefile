@@ -14,8 +14,8 @@ test: setup dot
 	$(PY) -m ruff check .
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadgroup
 
-# the implementations take turns in one process, with freed memory kept as the training commands keep it
-BENCH_FLAGS := --paired --retain-freed-memory 536870912
+# the implementations take turns in one process (see README, Speed)
+BENCH_FLAGS := --paired
 
 bench-quick: setup
 	mkdir -p runs && $(PY) bench/lm.py --quick $(BENCH_FLAGS) --out runs/bench-quick.jsonl

@@ -4,7 +4,7 @@
     python bench/lm.py                         # the full grid: layers 1-3 x hidden 64-512
     python bench/lm.py --suite overhead|sweep|long
     python bench/lm.py --device cuda           # the same protocol on the GPU (CuPy; cuDNN if PyTorch is there)
-    python bench/lm.py --paired --iters 1 --repeats 30 --retain-freed-memory 536870912   # the README's table
+    python bench/lm.py --paired --iters 1 --repeats 30   # the README's table
 
 Protocol: vocabulary 65 (the bundled corpus), embedding 64, batch 50, sequence length 50, no dropout,
 float32, Adam; the time of one training iteration (forward + backward + step) after warm-up, the median
@@ -15,8 +15,6 @@ process, taking turns every round (with `--iters 1` a round is one iteration of 
 on a noisy machine (peak RSS is then shared). Not for PyTorch: its OpenMP threads keep spinning after each op
 and slow whatever runs next in the process (minigrad's ratio to NumPy at hidden 128 rose from 1.08 to 1.2-1.27
 with PyTorch taking turns beside them); time it in processes of its own.
-`--retain-freed-memory BYTES` makes every worker call minigrad.retain_freed_memory(BYTES) first, as the
-training commands do.
 
 Implementations: minigrad's speed path (minigrad-layer: nn.LSTM(unroll=False), one node per layer), minigrad
 with fused cells, minigrad with fine-grained cells, the hand-written NumPy LSTM of models/numpy_lstm_lm.py
@@ -139,9 +137,6 @@ def worker(args):
     import resource
     cfg = json.loads(args.worker)
     L, H, B, T, E, device = cfg["L"], cfg["H"], cfg["B"], cfg["T"], cfg["E"], cfg["device"]
-    if cfg.get("retain_freed_memory"):   # process-wide, so every implementation gets it alike
-        import minigrad
-        minigrad.retain_freed_memory(cfg["retain_freed_memory"])
     batches = corpus_batches(B, T)
     vocab = next(batches)[2]
     impls = cfg["impls"] if cfg["impl"] == "paired" else [cfg["impl"]]
@@ -220,8 +215,7 @@ def run_one(cfg):
 
 
 def suite_configs(args):
-    base = dict(B=50, T=50, E=64, device=args.device, warmup=2, iters=args.iters, max_seconds=args.max_seconds,
-                retain_freed_memory=args.retain_freed_memory)
+    base = dict(B=50, T=50, E=64, device=args.device, warmup=2, iters=args.iters, max_seconds=args.max_seconds)
     if args.suite == "overhead":
         return [dict(base, L=1, H=32, B=1, T=25, iters=max(args.iters, 200))]
     if args.suite == "sweep":
@@ -248,9 +242,6 @@ def main():
     p.add_argument("--repeats", type=int, default=3, help="interleaved rounds; figures are medians over rounds")
     p.add_argument("--iters", type=int, default=10, help="timed iterations per process")
     p.add_argument("--max-seconds", type=float, default=20.0, help="stop timing a process after this long")
-    p.add_argument("--retain-freed-memory", type=int, default=0, metavar="BYTES",
-                   help="every worker first calls minigrad.retain_freed_memory(BYTES), as the training commands "
-                        "do: glibc keeps freed memory for reuse instead of faulting it in again (see README)")
     p.add_argument("--paired", action="store_true",
                    help="time the implementations in one process per configuration, taking turns each round "
                         "(steadier ratios on a noisy machine; the peak RSS is then that of all of them together)")
@@ -266,9 +257,8 @@ def main():
         print("# PyTorch's OpenMP threads spin after its ops and slow the next implementation in the same process: "
               "its figures and the others' are skewed under --paired; time PyTorch without it")
     threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or "default"
-    pad = f", retain_freed_memory({args.retain_freed_memory})" if args.retain_freed_memory else ""
     print(f"# device {args.device}, {blas_kernel()}, BLAS threads {threads}, {os.cpu_count()} cores, "
-          f"{time.strftime('%Y-%m-%d')}{pad}")
+          f"{time.strftime('%Y-%m-%d')}")
     with open(args.out, "a") as f:
         for cfg in suite_configs(args):
             if args.paired:                         # one process, the implementations taking turns

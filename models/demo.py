@@ -13,7 +13,6 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import sys  # noqa: E402
 
-import minigrad as mg  # noqa: E402
 from models.char_lm import TrainConfig, load_model, sample, train  # noqa: E402
 
 TARGET = 1.80     # nats/char the demo is expected to reach
@@ -27,7 +26,6 @@ def main(argv=None):
     p.add_argument("--lr", type=float, default=5e-3)
     args = p.parse_args(argv)
 
-    mg.retain_freed_memory()        # keep each iteration's freed graph for the next one (see minigrad.host_memory)
     cfg = TrainConfig(cell="lstm", layers=1, hidden=128, embed=128, seq_len=50, batch=50, optimizer="adam",
                       lr=args.lr, clip=5.0, val_every=200, steps=args.steps,
                       minutes=None if args.steps else args.minutes, out=args.out, seed=0)

@@ -207,13 +207,10 @@ def test_clipping_goes_through_the_shared_step(corpus, tmp_path, monkeypatch):
 
 
 def test_cli_train_then_sample(corpus, tmp_path, capsys, monkeypatch):
-    retained = []
-    monkeypatch.setattr(mg, "retain_freed_memory", lambda *a: retained.append(a) or True)
     out = str(tmp_path / "cli")
     assert cli(["train", "--data", corpus, "--layers", "1", "--hidden", "16", "--embed", "8", "--seq-len", "10",
                 "--batch", "4", "--steps", "6", "--val-every", "3", "--out", out, "--no-progress",
                 "--optimizer", "rmsprop", "--dtype", "float64"]) == 0
-    assert retained == [()], "train keeps freed memory for the next iteration (mg.retain_freed_memory)"
     capsys.readouterr()
     assert cli(["sample", "--checkpoint", out, "--length", "50", "--prime", "the ", "--seed", "3"]) == 0
     text = capsys.readouterr().out.rstrip("\n")
@@ -246,7 +243,6 @@ def test_library_model_unrolls_and_the_trainer_takes_the_speed_path():
 @pytest.mark.parametrize("flag, unroll", [([], False), (["--unroll"], True)])
 def test_cli_builds_the_speed_path_unless_unroll_and_records_the_choice(corpus, tmp_path, monkeypatch, built,
                                                                          flag, unroll):
-    monkeypatch.setattr(mg, "retain_freed_memory", lambda *a: True)
     out = str(tmp_path / "cli")
     assert cli(["train", "--data", corpus, "--layers", "1", "--hidden", "8", "--embed", "4", "--seq-len", "6",
                 "--batch", "2", "--steps", "2", "--val-every", "2", "--out", out, "--no-progress"] + flag) == 0

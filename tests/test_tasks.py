@@ -5,7 +5,6 @@ import math
 import numpy as np
 import pytest
 
-import minigrad as mg
 import minigrad.nn.functional as F
 import models.tasks.train
 import models.training
@@ -145,15 +144,12 @@ def test_forget_bias_option_reaches_every_lstm():
 
 
 def test_cli_prints_the_curve(capsys, tmp_path, monkeypatch):
-    retained = []
-    monkeypatch.setattr(mg, "retain_freed_memory", lambda *a: retained.append(a) or True)
     out = tmp_path / "curve.jsonl"
     assert cli(["adding", "--cell", "lstm", "--T", "5", "--steps", "20", "--hidden", "8", "--eval-every", "10",
                 "--forget-bias", "1.0", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "step 20" in text and "adding lstm T=5: 20 steps" in text
     assert len(out.read_text().splitlines()) == 2
-    assert retained == [()], "the command keeps freed memory for the next iteration (mg.retain_freed_memory)"
 
 
 # ----------------------------------------------------------------------------- the shared step, unroll
@@ -204,7 +200,6 @@ def test_cli_builds_the_speed_path_unless_unroll(monkeypatch, flag, unroll):
         return built[-1]
 
     monkeypatch.setattr(models.tasks.train, "build_model", build_model)
-    monkeypatch.setattr(mg, "retain_freed_memory", lambda *a: True)
     assert cli(["copy", "--cell", "gru", "--T", "2", "--steps", "2", "--hidden", "4", "--embed", "4",
                 "--eval-every", "2"] + flag) == 0
     assert len(built) == 1 and unrolls(built[0]) == [unroll]

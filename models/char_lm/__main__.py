@@ -3,7 +3,6 @@ import argparse
 import os
 import sys
 
-import minigrad as mg
 
 from ..cells import CELLS
 from .train import TrainConfig, TrainingDiverged, train
@@ -56,7 +55,6 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.command == "train":
-        mg.retain_freed_memory()    # keep each iteration's freed graph for the next one (see minigrad.host_memory)
         cfg = TrainConfig(data=args.data, cell=args.cell, layers=args.layers, hidden=args.hidden, embed=args.embed,
                           dropout=args.dropout, unroll=args.unroll, seq_len=args.seq_len, batch=args.batch,
                           steps=args.steps, minutes=args.minutes, optimizer=args.optimizer, lr=args.lr, clip=args.clip,

@@ -2,7 +2,6 @@
 import argparse
 import sys
 
-import minigrad as mg
 
 from ..cells import CELLS
 from .data import ADDING_PLACEMENTS
@@ -40,7 +39,6 @@ def parse_args(argv=None):
 
 def main(argv=None):
     a = parse_args(argv)
-    mg.retain_freed_memory()        # keep each iteration's freed graph for the next one (see minigrad.host_memory)
     result = run_task(a.task, a.cell, a.T, a.steps, a.batch, a.hidden, a.lr, a.clip, a.seed, a.forget_bias,
                       a.eval_every, a.stop_below, a.out, embed=a.embed,
                       placement=a.placement, unroll=a.unroll)
