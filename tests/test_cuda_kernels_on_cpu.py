@@ -9,103 +9,21 @@ system's C++ compiler and calls it through ctypes on NumPy arrays. With rnn_cell
 must equal the NumPy path's. What it cannot check is CuPy itself (launch, dtype dispatch): that needs a GPU.
 Skipped where no C++ compiler is installed.
 """
-import ctypes
-import hashlib
-import os
-import shutil
-import subprocess
-import types
-
 import numpy as np
 import pytest
 
 import minigrad as mg
-from minigrad import backend, nn
+from cpp_kernels import CXX, compiler, pretend_cuda
+from minigrad import nn
 from minigrad.ops import cuda_kernels, rnn_cells
 
-CXX = shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
 pytestmark = pytest.mark.skipif(CXX is None, reason="no C++ compiler to build the CUDA kernel bodies for the CPU")
-
-_C_TYPES = {"int32": ("int", ctypes.c_int32), "bool": ("bool", ctypes.c_bool)}
-
-
-def _parse(params):
-    """'raw T a, T b, int32 H' -> [(raw, type, name), ...]"""
-    out = []
-    for p in params.split(","):
-        words = p.split()
-        out.append((words[0] == "raw", words[-2], words[-1]))
-    return out
-
-
-class EmulatedKernel:
-    """cupy.ElementwiseKernel(in_params, out_params, body, name), compiled as C++ for NumPy arrays."""
-
-    def __init__(self, in_params, out_params, body, name, workdir):
-        self.inputs, self.outputs = _parse(in_params), _parse(out_params)
-        self.body, self.name, self.workdir, self._libs = body, name, workdir, {}
-
-    def _library(self, ctype):
-        if ctype in self._libs:
-            return self._libs[ctype]
-        args, bind = ["long n_"], []
-        for raw, typ, name in self.inputs + self.outputs:
-            is_out = (raw, typ, name) in self.outputs
-            if typ in _C_TYPES:
-                args.append(f"{_C_TYPES[typ][0]} {name}")
-            elif raw:
-                args.append(f"T* {name}")
-            else:
-                args.append(f"T* {name}_ptr_")
-                bind.append(f"T& {name} = {name}_ptr_[i];" if is_out else f"const T {name} = {name}_ptr_[i];")
-        source = ("#include <cmath>\nusing namespace std;\n"
-                  f"typedef {ctype} T;\n"
-                  f'extern "C" void kernel({", ".join(args)}) {{\n'
-                  "  for (long i_ = 0; i_ < n_; ++i_) {\n    const long i = i_;\n    "
-                  + "\n    ".join(bind) + "\n" + self.body + "\n  }\n}\n")
-        tag = hashlib.sha1(source.encode()).hexdigest()[:12]
-        src, lib = os.path.join(self.workdir, f"{tag}.cpp"), os.path.join(self.workdir, f"{tag}.so")
-        with open(src, "w") as f:
-            f.write(source)
-        subprocess.run([CXX, "-O1", "-shared", "-fPIC", "-o", lib, src], check=True, capture_output=True, text=True)
-        self._libs[ctype] = ctypes.CDLL(lib).kernel
-        return self._libs[ctype]
-
-    def __call__(self, *args):
-        params = self.inputs + self.outputs
-        assert len(args) == len(params), f"{self.name}: {len(args)} arguments for {len(params)} parameters"
-        arrays = [a for (raw, typ, _), a in zip(params, args) if typ not in _C_TYPES]
-        dtype = arrays[0].dtype
-        assert all(a.dtype == dtype for a in arrays), f"{self.name}: mixed dtypes"
-        n = next(a.size for (raw, typ, _), a in zip(params, args) if not raw and typ not in _C_TYPES)
-        c_args, keep = [ctypes.c_long(n)], []
-        for (raw, typ, name), a in zip(params, args):
-            if typ in _C_TYPES:
-                c_args.append(_C_TYPES[typ][1](int(a)))
-                continue
-            assert raw or a.size == n, f"{self.name}: {name} has {a.size} elements, the loop {n}"
-            if (raw, typ, name) in self.outputs:
-                assert a.flags.c_contiguous, f"{self.name}: output {name} is not contiguous"
-            else:
-                a = np.ascontiguousarray(a)     # CuPy indexes strided inputs by their logical (C-order) index
-                keep.append(a)
-            c_args.append(ctypes.c_void_p(a.ctypes.data))
-        self._library("double" if dtype == np.float64 else "float")(*c_args)
 
 
 @pytest.fixture
 def kernels_on_cpu(tmp_path, monkeypatch):
     """rnn_cells sees 'cuda' arrays; cuda_kernels gets NumPy for CuPy and the C++ stand-in for its kernels."""
-    fake_cupy = types.SimpleNamespace(empty=np.empty, empty_like=np.empty_like, int32=np.int32,
-                                      ascontiguousarray=np.ascontiguousarray, broadcast_to=np.broadcast_to,
-                                      ElementwiseKernel=lambda i, o, body, name: EmulatedKernel(i, o, body, name,
-                                                                                                str(tmp_path)))
-    fake_backend = types.SimpleNamespace(**{k: getattr(backend, k) for k in dir(backend) if not k.startswith("__")})
-    fake_backend.device_of = lambda x: "cuda"
-    fake_backend.cupy_module = lambda: fake_cupy
-    monkeypatch.setattr(rnn_cells, "backend", fake_backend)
-    monkeypatch.setattr(cuda_kernels, "backend", fake_backend)
-    monkeypatch.setattr(cuda_kernels, "_kernels", {})
+    pretend_cuda(monkeypatch, compiler(str(tmp_path)), rnn_cells)
 
 
 def _run(layer, x, h0, lengths):
@@ -150,7 +68,7 @@ def test_the_emulation_would_catch_a_wrong_kernel(kernels_on_cpu, monkeypatch):
     """The check above can fail: one sign flipped in the LSTM forward kernel's g gate changes the outputs."""
     source = open(cuda_kernels.__file__).read()
     assert "const T ag = tanh(gates[base + 2 * H])" in source
-    real = cuda_kernels._kernel
+    real = cuda_kernels.elementwise_kernel
 
     def broken(name, in_params, out_params, body):
         return real(name + "_broken", in_params, out_params,
@@ -158,6 +76,6 @@ def test_the_emulation_would_catch_a_wrong_kernel(kernels_on_cpu, monkeypatch):
     cell = nn.LSTMCell(3, 4, dtype=mg.float64)
     x = mg.tensor(np.random.default_rng(0).normal(size=(2, 3)))
     good = cell(x)[0].numpy()
-    monkeypatch.setattr(cuda_kernels, "_kernel", broken)
+    monkeypatch.setattr(cuda_kernels, "elementwise_kernel", broken)
     bad = cell(x)[0].numpy()
     assert not np.allclose(good, bad)

@@ -4,6 +4,7 @@ import pytest
 
 import minigrad as mg
 from minigrad import nn
+from test_rnn import graph_nodes
 
 F64 = mg.float64
 
@@ -95,7 +96,7 @@ def test_custom_cell_gets_layers_directions_padding_and_gradients(cell):
 def test_custom_cell_nodes_are_annotated_for_pictures():
     m = nn.Recurrent(MGU(), 2, 3, num_layers=2)
     out, _ = m(mg.randn(3, 1, 2))
-    metas = [n.meta for n in _nodes(out) if n.meta and "t" in n.meta]
+    metas = [n.meta for n in graph_nodes(out) if n.meta and "t" in n.meta]
     assert {(d["cell"], d["granularity"]) for d in metas} == {("MGU", "ops")}
     assert {(d["layer"], d["t"]) for d in metas} == {(k, t) for k in range(2) for t in range(3)}
 
@@ -116,17 +117,6 @@ def test_custom_cell_renders_one_box_per_step_at_cell_detail(tmp_path):
     assert source.count("MGU cell") == 3
     viz.render(loss, str(tmp_path / "mgu.svg"), module=m)
     assert (tmp_path / "mgu.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
-
-
-def _nodes(t):
-    seen, stack = set(), [t.grad_fn]
-    while stack:
-        n = stack.pop()
-        if n is None or n in seen:
-            continue
-        seen.add(n)
-        stack.extend(i.grad_fn for i in n.inputs)
-    return seen
 
 
 def test_the_readme_recurrent_layers_section_runs(tmp_path, monkeypatch):

@@ -6,102 +6,31 @@ values), compiles it with the system's C++ compiler and calls it through ctypes 
 layer Functions told their arrays are on "cuda", whole layers then run every step through the kernels, and
 outputs and gradients must equal the NumPy path's. CuPy itself (launch, dtype dispatch) needs a real GPU.
 """
-import ctypes
-import hashlib
-import shutil
-import subprocess
-import types
-
 import numpy as np
 import pytest
 
-from minigrad import backend
+from cpp_kernels import CXX, compiler, pretend_cuda
+from minigrad.ops import cuda_kernels
 from minigrad.ops.rnn_layers import common, kernels
 from test_rnn_layers import make_inputs, mask_of, run, speed_path
 
-CXX = shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")
 pytestmark = pytest.mark.skipif(CXX is None, reason="no C++ compiler to build the kernel bodies for the CPU")
-SCALARS = {"int32": ("int", ctypes.c_int32), "bool": ("bool", ctypes.c_bool)}
-
-
-class CppKernel:
-    """cupy.ElementwiseKernel(in_params, out_params, body, name) for NumPy arrays, compiled as C++."""
-
-    def __init__(self, in_params, out_params, body, name, workdir):
-        parse = lambda ps: [(w[0] == "raw", w[-2], w[-1]) for w in (p.split() for p in ps.split(","))]  # noqa: E731
-        self.params = [p + (False,) for p in parse(in_params)] + [p + (True,) for p in parse(out_params)]
-        self.body, self.name, self.workdir, self.lib = body, name, workdir, {}
-
-    def _compile(self, ctype):
-        args, binds = ["long n_"], []
-        for raw, typ, name, out in self.params:
-            if typ in SCALARS:
-                args.append(f"{SCALARS[typ][0]} {name}")
-            elif raw:
-                args.append(f"T* {name}")
-            else:
-                args.append(f"T* p_{name}")
-                binds.append(f"T& {name} = p_{name}[i];" if out else f"const T {name} = p_{name}[i];")
-        src = (f"#include <cmath>\nusing namespace std;\ntypedef {ctype} T;\n"
-               f'extern "C" void run({", ".join(args)}) {{\n for (long i = 0; i < n_; ++i) {{\n'
-               + "\n".join(binds) + self.body + "\n }\n}\n")
-        path = f"{self.workdir}/{hashlib.sha1(src.encode()).hexdigest()[:16]}"
-        with open(path + ".cpp", "w") as f:
-            f.write(src)
-        subprocess.run([CXX, "-O1", "-shared", "-fPIC", "-o", path + ".so", path + ".cpp"], check=True,
-                       capture_output=True)
-        return ctypes.CDLL(path + ".so").run
-
-    def __call__(self, *args):
-        assert len(args) == len(self.params), self.name
-        arrays = [a for (_, typ, _, _), a in zip(self.params, args) if typ not in SCALARS]
-        dtype = arrays[0].dtype
-        assert all(a.dtype == dtype for a in arrays), f"{self.name}: mixed dtypes"
-        n = next(a.size for (raw, typ, _, _), a in zip(self.params, args) if not raw and typ not in SCALARS)
-        c_args, keep = [ctypes.c_long(n)], []
-        for (raw, typ, name, out), a in zip(self.params, args):
-            if typ in SCALARS:
-                assert isinstance(a, (bool, np.integer)), f"{self.name}: {name} must be bool or int32"
-                c_args.append(SCALARS[typ][1](int(a)))
-                continue
-            assert raw or a.size == n, f"{self.name}: {name} has {a.size} elements, the loop {n}"
-            if out:
-                assert a.flags.c_contiguous, f"{self.name}: output {name} is not contiguous"
-            elif raw and not a.flags.c_contiguous:
-                raise AssertionError(f"{self.name}: raw input {name} is not contiguous")
-            else:
-                a = np.ascontiguousarray(a)
-                keep.append(a)
-            c_args.append(ctypes.c_void_p(a.ctypes.data))
-        ctype = "double" if dtype == np.float64 else "float"
-        if ctype not in self.lib:
-            self.lib[ctype] = self._compile(ctype)
-        self.lib[ctype](*c_args)
 
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
-    """CppKernels by their parameters and body, shared by the tests of this file (each compiles once)."""
-    workdir, built = str(tmp_path_factory.mktemp("layer_kernels")), {}
-
-    def elementwise(i, o, body, name):
-        if (i, o, body) not in built:
-            built[i, o, body] = CppKernel(i, o, body, name, workdir)
-        return built[i, o, body]
-    return elementwise
+    """One C++ build per kernel, shared by the tests of this file."""
+    return compiler(str(tmp_path_factory.mktemp("layer_kernels")))
 
 
 @pytest.fixture
 def kernels_on_cpu(compiled, monkeypatch):
-    """The layers see 'cuda' arrays; the kernels get NumPy for CuPy and CppKernel for ElementwiseKernel."""
-    elementwise = compiled
-    fake_cupy = types.SimpleNamespace(int32=np.int32, ElementwiseKernel=elementwise)
-    fake_backend = types.SimpleNamespace(**{k: getattr(backend, k) for k in dir(backend) if not k.startswith("__")})
-    fake_backend.device_of = lambda x: "cuda"
-    fake_backend.cupy_module = lambda: fake_cupy
-    monkeypatch.setattr(common, "backend", fake_backend)
-    monkeypatch.setattr(kernels, "backend", fake_backend)
-    monkeypatch.setattr(kernels, "_kernels", {})
+    """The layers see 'cuda' arrays; the kernels get NumPy for CuPy and the C++ stand-in for ElementwiseKernel."""
+    pretend_cuda(monkeypatch, compiled, common, kernels)
+
+
+def layer_kernels():
+    return [name for name in cuda_kernels._kernels if name.startswith("layer_")]
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn-tanh", "rnn-relu"])
@@ -114,7 +43,7 @@ def test_layers_through_the_kernels_equal_the_numpy_path(request, kind, reverse,
     want_outs, want_grads = run(speed_path, kind, inputs, reverse, mask)
     request.getfixturevalue("kernels_on_cpu")
     got_outs, got_grads = run(speed_path, kind, inputs, reverse, mask)
-    assert len(kernels._kernels) == 2, "one kernel forward and one backward"
+    assert len(layer_kernels()) == 2, "one kernel forward and one backward"
     for got, want in zip(got_outs, want_outs):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     for name, want in want_grads.items():
@@ -127,7 +56,7 @@ def test_float32_through_the_kernels(request, kind):
     want, _ = run(speed_path, kind, inputs, True, mask_of([4, 2], 4))
     request.getfixturevalue("kernels_on_cpu")
     got, _ = run(speed_path, kind, inputs, True, mask_of([4, 2], 4))
-    assert kernels._kernels
+    assert layer_kernels()
     for a, b in zip(got, want):
         assert a.dtype == np.float32
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)

@@ -5,6 +5,7 @@ import pytest
 
 import minigrad as mg
 from minigrad import nn
+from test_rnn import graph_nodes
 
 MODES = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
 CONFIGS = [
@@ -73,15 +74,8 @@ def test_speed_path_equals_teaching_path_float32(mode):
 def test_speed_path_is_one_node_per_layer_direction(mode):
     m = make(mode, False, num_layers=2, bidirectional=True)
     out, _ = m(mg.randn(6, 2, 3, dtype=mg.float64))
-    seen, stack, layers = set(), [out.grad_fn], []
-    while stack:
-        n = stack.pop()
-        if n is None or n in seen:
-            continue
-        seen.add(n)
-        stack.extend(i.grad_fn for i in n.inputs)
-        if n.meta and n.meta.get("granularity") == "layer" and n.name.endswith("Layer"):
-            layers.append(n)
+    layers = [n for n in graph_nodes(out) if n.meta and n.meta.get("granularity") == "layer"
+              and n.name.endswith("Layer")]
     assert sorted((n.meta["layer"], n.meta["direction"]) for n in layers) == \
         [(0, "forward"), (0, "reverse"), (1, "forward"), (1, "reverse")]
     assert all("t" not in n.meta and n.meta["cell"] == m.cell.name for n in layers)

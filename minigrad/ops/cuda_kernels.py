@@ -8,7 +8,8 @@ from .. import backend
 _kernels = {}
 
 
-def _kernel(name, in_params, out_params, body):
+def elementwise_kernel(name, in_params, out_params, body):
+    """The CuPy ElementwiseKernel of this name, compiled the first time it is asked for."""
     if name not in _kernels:
         cp = backend.cupy_module()
         _kernels[name] = cp.ElementwiseKernel(in_params, out_params, body, "minigrad_" + name)
@@ -25,7 +26,7 @@ def lstm_step_forward(gates, c_prev, H):
     gates = cp.ascontiguousarray(gates)
     act = cp.empty_like(gates)
     c_new, tc, h_new = (cp.empty_like(c_prev) for _ in range(3))
-    k = _kernel("lstm_step_fwd", "raw T gates, T c_prev, int32 H", "raw T act, T c_new, T tc, T h_new", f"""
+    k = elementwise_kernel("lstm_step_fwd", "raw T gates, T c_prev, int32 H", "raw T act, T c_new, T tc, T h_new", f"""
         const int b = i / H, j = i % H, base = b * 4 * H + j;
         const T ai = {_sig('gates[base]')}, af = {_sig('gates[base + H]')};
         const T ag = tanh(gates[base + 2 * H]), ao = {_sig('gates[base + 3 * H]')};
@@ -44,7 +45,7 @@ def lstm_step_backward(act, c_prev, tc, gh, gc, H):
     dgates = cp.empty_like(act)
     gc_prev = cp.empty_like(tc)
     has_gc = gc is not None
-    k = _kernel("lstm_step_bwd", "raw T act, T c_prev, T tc, T gh, raw T gc, int32 H, bool has_gc",
+    k = elementwise_kernel("lstm_step_bwd", "raw T act, T c_prev, T tc, T gh, raw T gc, int32 H, bool has_gc",
                 "raw T dgates, T gc_prev", """
         const int b = i / H, j = i % H, base = b * 4 * H + j;
         const T ai = act[base], af = act[base + H], ag = act[base + 2 * H], ao = act[base + 3 * H];
@@ -68,7 +69,7 @@ def gru_forward(xw, hw, h, H):
     rz = cp.empty((B, 2 * H), dtype=xw.dtype)
     n, h_new = cp.empty((B, H), dtype=xw.dtype), cp.empty((B, H), dtype=xw.dtype)
     has_h = h is not None
-    k = _kernel("gru_fwd", "raw T xw, raw T hw, raw T h, int32 H, bool has_h", "raw T rz, T n, T h_new", f"""
+    k = elementwise_kernel("gru_fwd", "raw T xw, raw T hw, raw T h, int32 H, bool has_h", "raw T rz, T n, T h_new", f"""
         const int b = i / H, j = i % H, base = b * 3 * H + j;
         const T r = {_sig('xw[base] + hw[base]')}, z = {_sig('xw[base + H] + hw[base + H]')};
         rz[b * 2 * H + j] = r; rz[b * 2 * H + H + j] = z;
@@ -88,7 +89,7 @@ def gru_backward(rz, n, hw_n, h, gh, H):
     dx, dhw = cp.empty((B, 3 * H), dtype=n.dtype), cp.empty((B, 3 * H), dtype=n.dtype)
     gh_direct = cp.empty_like(n)
     has_h = h is not None
-    k = _kernel("gru_bwd", "raw T rz, T n, T hw_n, raw T h, T gh, int32 H, bool has_h",
+    k = elementwise_kernel("gru_bwd", "raw T rz, T n, T hw_n, raw T h, T gh, int32 H, bool has_h",
                 "raw T dx, raw T dhw, T gh_direct", """
         const int b = i / H, j = i % H, base = b * 3 * H + j;
         const T r = rz[b * 2 * H + j], z = rz[b * 2 * H + H + j];

@@ -166,6 +166,11 @@ class RecurrentLayer(Function):
         """A copy of the state after the last step run (the initial state when T = 0)."""
         return buf[0 if self.reverse else self.steps].copy()
 
+    def _folded_bias(self, a):
+        """b_ih + b_hh (either alone, or None without biases): where h W_hh^T + b_hh is a plain sum."""
+        biases = [a[k] for k in ("b_ih", "b_hh") if k in a]
+        return biases[0] + biases[1] if len(biases) == 2 else (biases[0] if biases else None)
+
     def _input_projection(self, xp, x, w_ih, scale, bias, out):
         """out (T, B, G*H) <- x W_ih^T + bias, gate columns scaled by `scale` (None: as is)."""
         T, B, In = x.shape

@@ -4,15 +4,11 @@
 # padding): padded rows keep their state, get no gate gradient and pass their state gradients through (dh_keep:
 # the part of dL/dh_prev that does not go through W_hh). Gates unscaled here: scaling saves NumPy passes only.
 from ... import backend
-
-_kernels = {}
+from ..cuda_kernels import elementwise_kernel
 
 
 def _kernel(name, in_params, out_params, body):
-    if name not in _kernels:
-        cp = backend.cupy_module()
-        _kernels[name] = cp.ElementwiseKernel(in_params, out_params, body, "minigrad_layer_" + name)
-    return _kernels[name]
+    return elementwise_kernel("layer_" + name, in_params, out_params, body)
 
 
 _PADDED = "(has_mask && mask[i / H] == 0)"

@@ -37,8 +37,7 @@ class LSTMLayer(RecurrentLayer):
         xp = backend.array_module(x)
         T, B, _ = x.shape
         H, dt = self.hidden_size, self._dt
-        biases = [a[k] for k in ("b_ih", "b_hh") if k in a]
-        bias = biases[0] + biases[1] if len(biases) == 2 else (biases[0] if biases else None)
+        bias = self._folded_bias(a)
         scale, mode = None, gate_mode(dt)
         if not self._gpu:               # CPU: gates reordered o i f g, pre-activations scaled for one-pass gates
             rows, self._pytorch_rows, scale = _cpu_layout(H, dt, mode)

@@ -22,8 +22,7 @@ class RNNLayer(RecurrentLayer):
         xp = backend.array_module(x)
         B, H = x.shape[1], self.hidden_size
         relu = self.nonlinearity == "relu"
-        biases = [a[k] for k in ("b_ih", "b_hh") if k in a]
-        bias = biases[0] + biases[1] if len(biases) == 2 else (biases[0] if biases else None)
+        bias = self._folded_bias(a)
         hb, hcur, hprev = self._state_buffer(xp, B, H, a.get("h0"))
         self._input_projection(xp, x, w_ih, None, bias, hcur)      # each step's input part, in place
         rec, w_rec = xp.empty((B, H), dtype=self._dt), transposed(xp, w_hh)
