@@ -393,9 +393,9 @@ def _count_consumers(start):
 
 
 def _accumulate(t, g):
-    """t.grad += g (the first gradient is copied: g may be shared with other tensors)."""
+    """t.grad += g, in t's dtype (the first gradient is copied: g may be shared with other tensors)."""
     if t.grad is None:
-        t.grad = Tensor._make(g.copy())
+        t.grad = Tensor._make(g.astype(t.data.dtype))
     else:
         t.grad.data += g
 

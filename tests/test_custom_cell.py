@@ -133,3 +133,12 @@ def test_the_readme_recurrent_layers_section_runs(tmp_path, monkeypatch):
     exec("import minigrad as mg\nfrom minigrad import nn\nimport viz\n" + "\n".join(blocks), scope)
     assert scope["out"].shape == (10, 3, 32) and scope["h_n"].shape == (4, 3, 16)
     assert "MGU cell" in (tmp_path / "mgu.svg").read_text()
+
+
+def test_a_cell_without_a_name_is_called_by_its_class():
+    class Plain(nn.Cell):
+        def step(self, xw, state, w):
+            return ((xw + state[0] @ w["weight_hh"].T).tanh(),)
+    assert Plain.name == "Plain" and MGU.name == "MGU" and nn.LSTMGatedCell.name == "LSTM"
+    out, _ = nn.Recurrent(Plain(), 2, 3)(mg.randn(2, 1, 2))
+    assert {n.meta["cell"] for n in graph_nodes(out) if n.meta} == {"Plain"}

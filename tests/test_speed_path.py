@@ -101,11 +101,11 @@ def test_workspace_buffers_pass_to_the_next_iteration_without_touching_what_user
     x1, x2 = (mg.tensor(rng.standard_normal((6, 3, 3)), requires_grad=True) for _ in range(2))
     out1, _ = m(x1, lengths=[6, 4, 1])
     (out1 * out1).sum().backward()
-    kept, kept_bytes = {id(a) for stack in WORKSPACE._free.values() for a in stack}, WORKSPACE.kept_bytes
+    kept, kept_bytes = {id(a) for a in WORKSPACE.kept()}, WORKSPACE.kept_bytes
     assert kept or mode.startswith("rnn")                  # LSTM and GRU layers keep scratch arrays
     snapshot, grad1 = out1.numpy().copy(), x1.grad.numpy().copy()
     out2, _ = m(x2)
-    taken = kept - {id(a) for stack in WORKSPACE._free.values() for a in stack}
+    taken = kept - {id(a) for a in WORKSPACE.kept()}
     per_node = {"lstm": 3, "gru": 2}.get(mode, 0)          # LSTM: activations, c, tanh(c); GRU: activations, h W_hn
     assert len(taken) == 4 * per_node                      # 2 layers x 2 directions took theirs from iteration 1
     (out2 * out2).sum().backward()
@@ -115,3 +115,63 @@ def test_workspace_buffers_pass_to_the_next_iteration_without_touching_what_user
     fresh = make(mode, False, num_layers=2, bidirectional=True)
     WORKSPACE.clear()
     np.testing.assert_array_equal(fresh(x2)[0].numpy(), out2.numpy())
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gradients_arriving_in_any_memory_layout(mode):
+    """Gradients of output and final state that come through a transpose (not C-contiguous) give every path
+    the same result."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 3, 3))
+    results = []
+    for unroll, fused in ((True, True), (True, False), (False, True)):
+        m = make(mode, unroll, fused, num_layers=2, bidirectional=True)
+        xt = mg.tensor(x, requires_grad=True)
+        out, h_n = m(xt)
+        finals = h_n if isinstance(h_n, tuple) else (h_n,)
+        loss = (out.permute(2, 1, 0) * mg.tensor(rng.standard_normal((8, 3, 4)))).sum()
+        for s in finals:
+            loss = loss + (s.permute(2, 1, 0) * mg.tensor(rng.standard_normal((4, 3, 4)))).sum()
+        loss.backward()
+        results.append([xt.grad.numpy()] + [p.grad.numpy() for p in m.parameters()])
+        rng = np.random.default_rng(5)
+        rng.standard_normal((4, 3, 3))
+    for other in results[1:]:
+        for a, b in zip(other, results[0]):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("unroll,fused,granularity", [(True, True, "fused"), (True, False, "ops"),
+                                                      (False, True, "layer")])
+def test_nodes_say_which_granularity_made_them(unroll, fused, granularity):
+    m = make("lstm", unroll, fused)
+    out, _ = m(mg.randn(3, 2, 3, dtype=mg.float64))
+    grains = {n.meta["granularity"] for n in graph_nodes(out) if n.meta and "granularity" in n.meta}
+    assert grains == {granularity}
+
+
+def test_workspace_keeps_at_most_its_budget_and_lets_the_oldest_shapes_go():
+    from minigrad.ops.rnn_layers.common import Workspace
+    ws = Workspace(max_bytes=3 * 800)
+    xp = np
+    a, b, c, d = (np.empty((100,), dtype=np.float64) for _ in range(4))      # 800 bytes each
+    ws.give(a, b)
+    ws.give(np.empty((10, 10), dtype=np.float64))                           # another shape, 800 bytes
+    assert ws.kept_bytes == 2400
+    assert ws.take(xp, (100,), np.float64) is b                             # (100,) is now the recent shape
+    ws.give(c, d)                                                           # 3200 > 2400: the (10, 10) goes
+    assert ws.kept_bytes == 2400 and all(k.shape == (100,) for k in ws.kept())
+    assert ws.take(xp, (10, 10), np.float64) is not None and ws.kept_bytes == 2400
+    ws.give(np.empty((1000,), dtype=np.float64))                            # bigger than the budget: not kept
+    assert ws.kept_bytes == 2400
+
+
+@pytest.mark.parametrize("unroll", [True, False])
+def test_a_gradient_has_the_dtype_of_its_tensor(unroll):
+    """float32 input into a float64 layer: the output is float64 on both paths, x.grad float32 as x."""
+    m = make("gru", unroll)
+    x = mg.randn(3, 2, 3, requires_grad=True)
+    out, _ = m(x)
+    out.sum().backward()
+    assert out.dtype == np.float64 and x.grad.dtype == np.float32
+    assert all(p.grad.dtype == np.float64 for p in m.parameters())

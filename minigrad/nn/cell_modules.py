@@ -6,6 +6,7 @@ Each holds a cell from minigrad/nn/cells.py and PyTorch's parameters `weight_ih`
 import math
 
 from .. import factories
+from ..tensor import Tensor
 from . import init
 from .cells import ElmanCell, GRUGatedCell, LSTMGatedCell
 from .module import Module
@@ -27,7 +28,7 @@ class CellModule(Module):
         for p in self.parameters():
             init.uniform_(p, -bound, bound)
 
-    def forward(self, x, state=None):
+    def forward(self, x: Tensor, state=None):
         """-> the new state: h' (a tensor) for one-tensor states, else the tuple (h', c', ...)."""
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise ValueError(f"{type(self).__name__}: expected input of shape (batch, {self.input_size}) or "
@@ -42,7 +43,7 @@ class CellModule(Module):
         else:
             state = tuple(state) if k > 1 else (state,)
             state = tuple(s.unsqueeze(0) for s in state) if unbatched else state
-        w = {name: getattr(self, name) for name in self.cell.parameter_shapes(1, 1, True)}
+        w = {name: getattr(self, name) for name in self.cell.parameter_names()}
         step = self.cell.fused_step if self.fused and self.cell.fused_step is not None else self.cell.step
         new = step(self.cell.project(x, w), state, w)
         if unbatched:

@@ -10,23 +10,32 @@ owns the parameters and hands them to every step. The protocol, which a user-wri
 
 `step` is written with ordinary ops, so every gate is a node and autograd derives the backward.
 Built-in cells also have `fused_step` (one node per step, hand-derived backward: minigrad/ops/rnn_cells.py)
-and `layer` (the whole sequence as one node, the speed path: minigrad/ops/rnn_layers.py).
+and `layer` (the whole sequence as one node, the speed path: minigrad/ops/rnn_layers/).
 Conventions (PyTorch's): gates i, f, g, o (LSTM) and r, z, n (GRU).
 """
-from .. import factories
+from __future__ import annotations
+
 from ..ops import rnn_cells, rnn_layers
+from ..tensor import Tensor
 from . import functional as F
+
+State = tuple  # the state of one step: a tuple of (B, H) tensors, h first
 
 
 class Cell:
     """Base class of recurrent cells: override `step` (and `gates`, `state_size`, `name` as needed)."""
-    name = "RNN"            # how pictures and messages call it: "LSTM cell"
+    name = None             # how pictures and messages call it ("MGU" -> "MGU cell"); None: the class name
     gates = 1
     state_size = 1
     fold_bias_hh = True     # b_hh joins the input projection (valid when h W_hh^T + b_hh is a plain sum)
     fused_step = None       # optional: the same step as one graph node
 
-    def parameter_shapes(self, input_size: int, hidden_size: int, bias: bool = True) -> dict:
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("name") is None:
+            cls.name = cls.__name__
+
+    def parameter_shapes(self, input_size: int, hidden_size: int, bias: bool = True) -> dict[str, tuple[int, ...]]:
         """{name: shape} of the weights of one layer-direction (PyTorch's names and layout)."""
         G, H = self.gates, hidden_size
         shapes = {"weight_ih": (G * H, input_size), "weight_hh": (G * H, H)}
@@ -34,18 +43,24 @@ class Cell:
             shapes.update(bias_ih=(G * H,), bias_hh=(G * H,))
         return shapes
 
-    def project(self, x, w):
+    def parameter_names(self) -> list[str]:
+        """The names `parameter_shapes` gives, biases included: the keys of `w` in `step`."""
+        return list(self.parameter_shapes(1, 1, True))
+
+    def project(self, x: Tensor, w: dict[str, Tensor | None]) -> Tensor:
         """x W_ih^T + b_ih (+ b_hh when folded) for any leading axes: all time steps in one matmul."""
         b_ih, b_hh = w.get("bias_ih"), w.get("bias_hh")
         if b_ih is not None and b_hh is not None and self.fold_bias_hh:
             b_ih = b_ih + b_hh
         return F.linear(x, w["weight_ih"], b_ih)
 
-    def step(self, xw, state, w):
+    def step(self, xw: Tensor, state: State, w: dict[str, Tensor | None]) -> State:
         raise NotImplementedError(f"{type(self).__name__}: a cell must define step(xw, state, w) -> new state")
 
-    def layer(self, x, state, w, reverse=False, mask=None):
-        """The whole sequence as one node (the speed path): -> (outputs (T, B, H), final state)."""
+    def layer(self, x: Tensor, state: State | None, w: dict[str, Tensor | None], reverse: bool = False,
+              mask=None) -> tuple[Tensor, State]:
+        """The whole sequence as one node (the speed path): -> (outputs (T, B, H), final state).
+        mask: None, or a (T, B, 1) boolean array, False where a step is padding."""
         raise NotImplementedError(
             f"{type(self).__name__} has no whole-layer implementation, so unroll=False (the speed path) can't run "
             "it; use unroll=True, which runs any cell step by step")
@@ -114,10 +129,8 @@ class GRUGatedCell(Cell):
         return ((1 - z) * n + z * h,)
 
     def fused_step(self, xw, state, w):
-        w_hh, b_hh = w["weight_hh"], w.get("bias_hh")
-        if b_hh is None:        # bias=False: the fused step always takes one
-            b_hh = factories.zeros(w_hh.shape[0], dtype=w_hh.dtype, device=w_hh.device)
-        return (rnn_cells.FusedGRUStep()(xw, state[0], w_hh, b_hh),)
+        b_hh = () if w.get("bias_hh") is None else (w["bias_hh"],)
+        return (rnn_cells.FusedGRUStep()(xw, state[0], w["weight_hh"], *b_hh),)
 
     def layer(self, x, state, w, reverse=False, mask=None):
         out, h = rnn_layers.gru_layer(x, w["weight_ih"], w["weight_hh"], w.get("bias_ih"), w.get("bias_hh"),

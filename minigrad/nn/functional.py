@@ -15,7 +15,7 @@ import numbers
 
 from .. import backend
 from ..autograd import op_error
-from ..ops.nn_ops import CrossEntropy, Dropout, Embedding, Linear, LogSoftmax, MSELoss, NLLLoss, Softmax
+from ..ops.nn_ops import Affine, CrossEntropy, DropoutMask, EmbeddingLookup, LogSoftmax, MSELoss, NLLLoss, Softmax
 from ..tensor import Tensor
 
 __all__ = ["softmax", "log_softmax", "cross_entropy", "nll_loss", "mse_loss", "dropout", "embedding", "linear"]
@@ -69,7 +69,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
         raise op_error(ValueError, "dropout", f"probability p must be in [0, 1), got {p!r}")
     if not training or p == 0:
         return x
-    return Dropout(float(p))(x)
+    return DropoutMask(float(p))(x)
 
 
 def embedding(ids: Tensor | backend.Array | list, weight: Tensor, padding_idx: int | None = None) -> Tensor:
@@ -86,14 +86,14 @@ def embedding(ids: Tensor | backend.Array | list, weight: Tensor, padding_idx: i
         padding_idx %= n
     if not isinstance(ids, Tensor):
         ids = _on_device_of(ids if backend.is_array(ids) else backend.host_array(ids), weight)
-    return Embedding(padding_idx)(ids, weight)
+    return EmbeddingLookup(padding_idx)(ids, weight)
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x @ weight.T + bias, with weight (out, in) and bias (out,) as PyTorch: (..., in) -> (..., out)."""
     if bias is None:
-        return Linear()(x, weight)
-    return Linear()(x, weight, bias)
+        return Affine()(x, weight)
+    return Affine()(x, weight, bias)
 
 
 def _class_targets(op, targets, scores):

@@ -4,7 +4,7 @@
 unrolled graph IS the network and `loss.backward()` IS backpropagation through time. Each step is one
 fused node (`fused=True`) or one node per gate op (`fused=False`). `unroll=False` (the speed path) runs
 each layer-direction as ONE node with the time loop and the hand-derived BPTT inside
-(minigrad/ops/rnn_layers.py). All three give the same numbers. Shapes and parameter names are PyTorch's.
+(minigrad/ops/rnn_layers/). All three give the same numbers. Shapes and parameter names are PyTorch's.
 """
 import math
 
@@ -18,13 +18,15 @@ from .module import Module
 from .parameter import Parameter
 
 
-def unrolled(cell, x, state, w, reverse=False, masks=None, fused=True):
+def unrolled(cell: Cell, x: Tensor, state: tuple, w: dict, reverse: bool = False, masks: list | None = None,
+             fused: bool = True) -> tuple[Tensor, tuple]:
     """Run `cell` over x (T, B, in) one step at a time -> (outputs (T, B, H), final state).
 
     state: a tuple of (B, H) tensors. masks: per step a (B, 1) boolean array, False where the step is
     padding: those rows keep their state. Every node made here is annotated with its time step."""
-    step = cell.fused_step if fused and cell.fused_step is not None else cell.step
-    with annotate(granularity="fused" if step is cell.fused_step else "ops"):
+    use_fused = fused and cell.fused_step is not None
+    step = cell.fused_step if use_fused else cell.step
+    with annotate(granularity="fused" if use_fused else "ops"):
         xw = cell.project(x, w).unbind(0)                  # the input projection of all steps: one matmul
         outputs = [None] * len(xw)
         for t in (range(len(xw) - 1, -1, -1) if reverse else range(len(xw))):
@@ -73,10 +75,10 @@ class Recurrent(Module):
     def weights(self, layer: int, reverse: bool = False) -> dict:
         """The weights of one layer-direction by the cell's names: {'weight_ih': ..., 'bias_hh': None, ...}."""
         suffix = "_reverse" if reverse else ""
-        names = self.cell.parameter_shapes(1, 1, True)
-        return {kind: getattr(self, f"{kind}_l{layer}{suffix}", None) for kind in names}
+        return {kind: getattr(self, f"{kind}_l{layer}{suffix}", None) for kind in self.cell.parameter_names()}
 
-    def forward(self, x, hx=None, lengths=None):
+    def forward(self, x: Tensor, hx=None, lengths=None):
+        """-> (output, h_n), or (output, (h_n, c_n, ...)) when the cell's state has several tensors."""
         name = type(self).__name__
         if not isinstance(x, Tensor) or x.ndim != 3 or x.shape[-1] != self.input_size:
             layout = "(batch, seq, input_size)" if self.batch_first else "(seq, batch, input_size)"
@@ -85,6 +87,8 @@ class Recurrent(Module):
         if self.batch_first:
             x = x.transpose(0, 1)
         T, B = x.shape[0], x.shape[1]
+        if T == 0:
+            raise ValueError(f"{name}: expected a sequence of at least one step, got input of shape {x.shape}")
         D = 2 if self.bidirectional else 1
         initial = self._initial_states(hx, B, D)
         mask = self._mask(lengths, T, B, x)

@@ -226,7 +226,7 @@ class MSELoss(Function):
         return (gx if self.needs_grad[0] else None), (-gx if self.needs_grad[1] else None)
 
 
-class Dropout(Function):
+class DropoutMask(Function):
     """y = x * mask / (1 - p), mask ~ Bernoulli(1 - p) from the device's generator (inverted dropout)."""
 
     def __init__(self, p: float = 0.5) -> None:
@@ -274,7 +274,7 @@ def add_rows(target: backend.Array, rows: backend.Array, values: backend.Array) 
 _ONE_HOT_LIMIT = 1 << 18      # entries of the one-hot matrix (1 MB in float32) up to which add_rows uses it
 
 
-class Embedding(Function):
+class EmbeddingLookup(Function):
     """y[..., :] = weight[ids[...]]: ids (any shape, integers) into weight (V, E) -> (*ids.shape, E)."""
 
     def __init__(self, padding_idx: int | None = None) -> None:
@@ -303,7 +303,7 @@ class Embedding(Function):
         return None, gw
 
 
-class Linear(Function):
+class Affine(Function):
     """y = x @ weight^T + bias: x (..., in), weight (out, in) as PyTorch, bias (out,) -> (..., out)."""
 
     def forward(self, x, w, b=None):

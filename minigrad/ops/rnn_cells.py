@@ -29,9 +29,9 @@ class FusedRNNStep(Function):
     def backward(self, gy):
         # tanh' = 1 - h'^2, relu' = [h' > 0]
         ga = gy * (1 - self.y * self.y) if self.nonlinearity == "tanh" else gy * (self.y > 0)
-        gh = ga @ self.w_hh if self.needs_grad[1] else None
+        gh_prev = ga @ self.w_hh if self.needs_grad[1] else None
         gw = ga.T @ self.h if self.needs_grad[2] else None
-        return ga, gh, gw
+        return ga, gh_prev, gw
 
 
 class FusedLSTMStep(Function):
@@ -44,12 +44,9 @@ class FusedLSTMStep(Function):
         if backend.device_of(xw) == "cuda":
             act, c_new, tc, h_new = cuda_kernels.lstm_step_forward(gates, c, H)
         else:
-            gates[:, 2 * H:3 * H] *= 2                    # tanh(a) = 2 sigmoid(2a) - 1: one sigmoid for all four
-            act = sigmoid(gates)
-            g = act[:, 2 * H:3 * H]
-            g *= 2
-            g -= 1
-            i, f, o = act[:, :H], act[:, H:2 * H], act[:, 3 * H:]
+            act = sigmoid(gates)                           # i, f, o (the g block is overwritten next)
+            act[:, 2 * H:3 * H] = xp.tanh(gates[:, 2 * H:3 * H])
+            i, f, g, o = act[:, :H], act[:, H:2 * H], act[:, 2 * H:3 * H], act[:, 3 * H:]
             c_new = f * c + i * g
             tc = xp.tanh(c_new)
             h_new = o * tc
@@ -81,12 +78,12 @@ class FusedLSTMStep(Function):
 
 
 class FusedGRUStep(Function):
-    """h' = (1-z)*n + z*h  with  r, z = sigmoid(xw_rz + hw_rz),  n = tanh(xw_n + r*hw_n),  hw = h W_hh^T + b_hh."""
+    """h' = (1-z)*n + z*h  with  r, z = sigmoid(xw_rz + hw_rz),  n = tanh(xw_n + r*hw_n),  hw = h W_hh^T (+ b_hh)."""
 
-    def forward(self, xw, h, w_hh, b_hh):
+    def forward(self, xw, h, w_hh, b_hh=None):
         xp = backend.array_module(xw)
         H = h.shape[1]
-        hw = h @ w_hh.T + b_hh
+        hw = h @ w_hh.T if b_hh is None else h @ w_hh.T + b_hh
         if backend.device_of(xw) == "cuda":
             rz, n, h_new = cuda_kernels.gru_forward(xw, hw, h, H)
         else:
@@ -112,7 +109,8 @@ class FusedGRUStep(Function):
             ghw = gxw.copy()
             ghw[:, 2 * H:] *= r                                # a_n = xw_n + r * hw_n
             gh_direct = gy * z
-        gh = ghw @ self.w_hh + gh_direct if self.needs_grad[1] else None
+        gh_prev = ghw @ self.w_hh + gh_direct if self.needs_grad[1] else None
         gw = ghw.T @ h if self.needs_grad[2] else None
-        gb = ghw.sum(axis=0) if self.needs_grad[3] else None
-        return gxw, gh, gw, gb
+        if len(self.needs_grad) == 3:                         # no b_hh
+            return gxw, gh_prev, gw
+        return gxw, gh_prev, gw, ghw.sum(axis=0) if self.needs_grad[3] else None

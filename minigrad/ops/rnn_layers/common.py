@@ -19,22 +19,38 @@ class Workspace:
     gradients never live in one. On a GPU CuPy's own pool does this job, so arrays are not kept."""
 
     def __init__(self, max_bytes=1 << 30):
-        self.max_bytes, self.kept_bytes, self._free = max_bytes, 0, {}
+        self.max_bytes, self.kept_bytes, self._free = max_bytes, 0, {}    # (shape, dtype) -> [arrays]
 
     def take(self, xp, shape, dtype):
         """An array of this shape and dtype, uninitialised: a given-back one, or new."""
-        stack = self._free.get((shape, dtype))
+        key = (tuple(shape), backend.as_dtype(dtype))
+        stack = self._free.get(key)
         if stack and xp is backend.xp_for("cpu"):
+            self._free[key] = self._free.pop(key)                        # most recently used last
             self.kept_bytes -= stack[-1].nbytes
             return stack.pop()
         return xp.empty(shape, dtype=dtype)
 
     def give(self, *arrays):
-        """Keep these arrays for the next take() of their shape (CPU arrays, up to max_bytes in all)."""
+        """Keep these arrays for the next take() of their shape (CPU arrays, up to max_bytes in all: the
+        shapes used longest ago make room, so a change of sequence length or batch size leaves none behind)."""
         for a in arrays:
-            if a is not None and backend.device_of(a) == "cpu" and self.kept_bytes + a.nbytes <= self.max_bytes:
-                self._free.setdefault((a.shape, a.dtype), []).append(a)
-                self.kept_bytes += a.nbytes
+            if a is None or backend.device_of(a) != "cpu" or a.nbytes > self.max_bytes:
+                continue
+            key = (a.shape, a.dtype)
+            self._free[key] = self._free.pop(key, [])
+            self._free[key].append(a)
+            self.kept_bytes += a.nbytes
+            while self.kept_bytes > self.max_bytes:
+                oldest = next(iter(self._free))
+                stack = self._free[oldest]
+                self.kept_bytes -= stack.pop(0).nbytes
+                if not stack:
+                    del self._free[oldest]
+
+    def kept(self):
+        """The arrays kept now (for tests and curiosity)."""
+        return [a for stack in self._free.values() for a in stack]
 
     def clear(self):
         self._free.clear()

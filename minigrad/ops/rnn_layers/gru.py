@@ -72,7 +72,7 @@ class GRULayer(RecurrentLayer):
         T, B, H, dt = self.steps, self._x.shape[1], self.hidden_size, self._dt
         xp = backend.array_module(self._act)
         gy = None if gy is None else gy.astype(dt, copy=False)
-        dh_next = xp.zeros((B, H), dtype=dt) if gh_n is None else gh_n.astype(dt)    # a copy: written into
+        dh_next = xp.zeros((B, H), dtype=dt) if gh_n is None else gh_n.astype(dt, order="C")    # a copy: written into
         dgh = WORKSPACE.take(xp, (T, B, 3 * H), dt)            # dL/d(h W_hh^T + b_hh) of every step
         dgi = WORKSPACE.take(xp, (T, B, 3 * H), dt)            # dL/d(x W_ih^T + b_ih)
         need_h0 = self._need("h0")

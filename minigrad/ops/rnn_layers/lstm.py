@@ -92,8 +92,8 @@ class LSTMLayer(RecurrentLayer):
         T, B, H, dt = self.steps, self._x.shape[1], self.hidden_size, self._dt
         xp = backend.array_module(self._act)
         gy = None if gy is None else gy.astype(dt, copy=False)
-        dh_next = xp.zeros((B, H), dtype=dt) if gh_n is None else gh_n.astype(dt)   # a copy: written into
-        dc_next = xp.zeros((B, H), dtype=dt) if gc_n is None else gc_n.astype(dt)
+        dh_next = xp.zeros((B, H), dtype=dt) if gh_n is None else gh_n.astype(dt, order="C")   # a copy: written into
+        dc_next = xp.zeros((B, H), dtype=dt) if gc_n is None else gc_n.astype(dt, order="C")
         dA = WORKSPACE.take(xp, (T, B, 4 * H), dt)             # dL/da_t for every step (gates as in act)
         need_h0 = self._need("h0")
         run = self._backward_gpu if self._gpu else self._backward_cpu

@@ -50,7 +50,7 @@ class RNNLayer(RecurrentLayer):
         relu = self.nonlinearity == "relu"
         hcur, hprev = self._views(self._hb)
         gy = None if gy is None else gy.astype(dt, copy=False)
-        dh_next = xp.zeros((B, H), dtype=dt) if gh_n is None else gh_n.astype(dt)    # a copy: written into
+        dh_next = xp.zeros((B, H), dtype=dt) if gh_n is None else gh_n.astype(dt, order="C")    # a copy: written into
         need_h0, first = self._need("h0"), self._first()
         if self._gpu:
             dA = xp.empty((T, B, H), dtype=dt)
