@@ -265,7 +265,8 @@ def _is_plain(v):
 def _lift_inputs(inputs):
     """Tensors pass through; Python numbers and arrays become constant tensors.
 
-    A Python number takes the dtype and device of the first tensor input (so `x * 2` stays float32).
+    A Python number takes the dtype and device of the first tensor input (so `x * 2` stays float32); a host
+    (NumPy) array constant moves to that tensor's device. A Tensor on another device is left to the device check.
     """
     like = None
     for x in inputs:
@@ -277,14 +278,16 @@ def _lift_inputs(inputs):
         if isinstance(x, Tensor):
             out.append(x)
         elif backend.is_array(x):
+            if like is not None and backend.device_of(x) != like.device:
+                x = backend.to_device(x, like.device)
             out.append(Tensor._make(x))
         elif isinstance(x, (int, float, bool)) and like is not None:
             dtype = like.data.dtype
             if isinstance(x, float) and dtype.kind != "f":
                 dtype = backend.default_dtype()
-            out.append(Tensor._make(backend.array_module(like.data).asarray(x, dtype=dtype)))
-        else:
-            out.append(Tensor(x))
+            out.append(Tensor._make(backend.scalar_array(x, dtype, like.data)))
+        else:                                       # NumPy scalars, lists: on the first tensor's device
+            out.append(Tensor(x) if like is None else Tensor(x, device=like.device))
     return tuple(out)
 
 

@@ -108,6 +108,14 @@ def to_device(x: Array, device: str) -> Array:
     return _import_cupy().asarray(x)
 
 
+def scalar_array(value: Any, dtype: DType, like: Array) -> Array:
+    """A 0-d array holding Python number `value` on the device of `like`; on CUDA it is filled by a kernel,
+    so no host-to-device copy (and no wait for it) per call."""
+    if _cupy is not None and isinstance(like, _cupy.ndarray):
+        return _cupy.full((), value, dtype=dtype)
+    return numpy.asarray(value, dtype=dtype)
+
+
 def host_array(data: Any, dtype: Any = None) -> Array:
     """A NumPy array from Python data: floats take the default dtype, ints int64, unless `dtype`."""
     if dtype is not None:
@@ -233,13 +241,6 @@ def set_rng_state(state: dict, device: str = "cpu") -> None:
 def cupy_module() -> Any:
     """The cupy module (for ops that bring their own CUDA kernels)."""
     return _import_cupy()
-
-
-def cupyx_module() -> Any:
-    """The cupyx module (CuPy's extras, e.g. cupyx.scatter_add)."""
-    _import_cupy()
-    import cupyx
-    return cupyx
 
 
 def errstate(x: Array, **kwargs: str) -> ContextManager:

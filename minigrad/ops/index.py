@@ -13,10 +13,7 @@ def _is_basic(index):
 
 def scatter_add(target: backend.Array, index: Any, values: backend.Array) -> None:
     """target[index] += values in place, repeated indices accumulating (plain `+=` would keep only one)."""
-    if backend.device_of(target) == "cuda":
-        backend.cupyx_module().scatter_add(target, index, values)
-    else:
-        backend.array_module(target).add.at(target, index, values)
+    backend.array_module(target).add.at(target, index, values)    # numpy.add.at / cupy.add.at
 
 
 class GetItem(Function):

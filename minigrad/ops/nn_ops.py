@@ -111,6 +111,21 @@ class _ClassLoss(Function):
             x, t = x.reshape(1, -1), t.reshape(1)
         xp = backend.array_module(x)
         n_classes = x.shape[1]
+        if backend.device_of(t) == "cuda":
+            t, valid = self._device_targets(xp, x, t, n_classes)
+        else:
+            t, valid = self._host_targets(xp, t, n_classes)
+        self.valid, self.t = valid, t
+        # the index of each target's score: x[n, t[n, d1..], d1, ...] (open mesh for the extra axes)
+        if t.ndim == 1:
+            self.index = (xp.arange(t.shape[0]), t)
+        else:
+            grids = xp.ix_(*[xp.arange(n) for n in t.shape])
+            self.index = (grids[0], t) + tuple(grids[1:])
+        return x
+
+    def _host_targets(self, xp, t, n_classes):
+        """NumPy targets: check their range (ignore_index masked only where it occurs) -> (t, valid or None)."""
         lo, hi = _value_range(t)
         valid = None
         if lo <= self.ignore_index <= hi:           # ignore_index may occur: mask it out
@@ -121,18 +136,24 @@ class _ClassLoss(Function):
         else:
             self.n_valid = t.size
         if lo < 0 or hi >= n_classes:
-            bad = t[(t < 0) | (t >= n_classes)].ravel()[0].item()
-            raise op_error(IndexError, op, f"target {bad} is out of range for {n_classes} classes (scores of shape "
-                                           f"{self.x_shape}); expected 0 <= target < {n_classes}, or "
-                                           f"target == ignore_index ({self.ignore_index})")
-        self.valid, self.t = valid, t
-        # the index of each target's score: x[n, t[n, d1..], d1, ...] (open mesh for the extra axes)
-        if t.ndim == 1:
-            self.index = (xp.arange(t.shape[0]), t)
-        else:
-            grids = xp.ix_(*[xp.arange(n) for n in t.shape])
-            self.index = (grids[0], t) + tuple(grids[1:])
-        return x
+            self._raise_bad_target(t, n_classes)
+        return t, valid
+
+    def _device_targets(self, xp, x, t, n_classes):
+        """CuPy targets: the ignore mask always, the valid count kept on the device, and one combined range
+        check: the only device->host wait of the call."""
+        valid = t != self.ignore_index
+        t = xp.where(valid, t, 0)
+        self.n_valid = valid.sum(dtype=x.dtype)     # a device scalar, never read back on the host
+        if bool(((t < 0) | (t >= n_classes)).any()):
+            self._raise_bad_target(t, n_classes)
+        return t, valid
+
+    def _raise_bad_target(self, t, n_classes):
+        bad = t[(t < 0) | (t >= n_classes)].ravel()[0].item()
+        raise op_error(IndexError, self.op, f"target {bad} is out of range for {n_classes} classes (scores of "
+                                            f"shape {self.x_shape}); expected 0 <= target < {n_classes}, or "
+                                            f"target == ignore_index ({self.ignore_index})")
 
     def _reduce(self, loss):
         """loss (N, ...) per target, zero where ignored -> the reduced result."""
@@ -141,6 +162,8 @@ class _ClassLoss(Function):
         total = loss.sum()
         if self.reduction == "sum":
             return total
+        if backend.is_array(self.n_valid):          # device count: 0 valid -> 0 / 0 = nan, as below
+            return total / self.n_valid
         return total / self.n_valid if self.n_valid else total * float("nan")   # PyTorch: nan when all ignored
 
     def _weights(self, gy):
@@ -150,7 +173,10 @@ class _ClassLoss(Function):
         elif self.reduction == "sum":
             w = gy
         else:
-            w = gy / self.n_valid if self.n_valid else gy * 0
+            if backend.is_array(self.n_valid):      # device count: w is masked by valid below when it is 0
+                w = gy / backend.array_module(gy).maximum(self.n_valid, 1)
+            else:
+                w = gy / self.n_valid if self.n_valid else gy * 0
         return w if self.valid is None else w * self.valid
 
 
@@ -287,7 +313,11 @@ class EmbeddingLookup(Function):
             raise op_error(ValueError, "embedding", f"weight must be 2-D (num_embeddings, embedding_dim), got shape "
                                                     f"{weight.shape}")
         n = weight.shape[0]
-        if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= n):
+        if backend.device_of(ids) == "cuda":       # one combined check: one device->host wait
+            out_of_range = ids.size and bool(((ids < 0) | (ids >= n)).any())
+        else:
+            out_of_range = ids.size and (int(ids.min()) < 0 or int(ids.max()) >= n)
+        if out_of_range:
             bad = ids[(ids < 0) | (ids >= n)].ravel()[0].item()
             raise op_error(IndexError, "embedding", f"id {bad} is out of range for a weight of shape {weight.shape} "
                                                     f"(ids of shape {ids.shape}); expected 0 <= id < {n}")
