@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench bench-quick lab setup dot clean
+.PHONY: demo test bench bench-quick gpu-check lab setup dot clean
 
 demo: setup dot
 	$(PY) -m models.demo
@@ -22,6 +22,10 @@ bench-quick: setup
 
 bench: setup
 	$(PY) bench/lm.py $(BENCH_FLAGS) --iters 1 --repeats 30
+
+# on a lent GPU machine: its own python3, no venv, nothing installed (see README, GPU)
+gpu-check:
+	PYTHON=$(PYTHON) bash bench/gpu_check.sh runs/gpu-check
 
 lab: setup dot
 	$(PY) -m pip install -q -e '.[viz,test,notebook]'
