@@ -5,12 +5,15 @@ data reject plain (non-0-d) NumPy operands with TypeError, reductions and indexi
 than NumPy scalars, and the ways back to the host (`float()`, `int()`, `bool()`, `.item()`, `.tolist()`, `.get()`,
 `asnumpy`) are allowed but counted in `stats` (each is a device->host wait on a GPU); `asarray` of host data counts
 as a host->device copy. `ElementwiseKernel` is the C++ stand-in of tests/cpp_kernels.py.
-Limits: `np.asarray(device_array)` cannot be refused (NumPy never asks an ndarray subclass), and no launch,
-stream or memory-pool behaviour is modelled.
+Limits: `np.asarray(device_array)` cannot be refused by the array (NumPy never asks an ndarray subclass), so
+install() gives minigrad.backend, the one module that names numpy, a numpy whose asarray/array refuse device data;
+no launch, stream or memory-pool behaviour is modelled.
 
 `install()` makes `import cupy` find this module and resets minigrad's cached CuPy; `uninstall()` undoes it.
 """
+import atexit
 import collections
+import shutil
 import sys
 import tempfile
 import types
@@ -198,12 +201,40 @@ def ElementwiseKernel(in_params, out_params, body, name="kernel", **kwargs):  # 
     global _elementwise
     if _elementwise is None:
         from cpp_kernels import compiler
-        _elementwise = compiler(tempfile.mkdtemp(prefix="strict_cupy_"))
+        workdir = tempfile.mkdtemp(prefix="strict_cupy_")
+        atexit.register(shutil.rmtree, workdir, ignore_errors=True)
+        _elementwise = compiler(workdir)
     return _elementwise(in_params, out_params, body, name)
 
 
 # ----------------------------------------------------------------------------- installing it
 
+def _holds_device(data):
+    if isinstance(data, DeviceArray):
+        return True
+    return isinstance(data, (list, tuple)) and any(_holds_device(d) for d in data)
+
+
+def _host_only(fn):
+    def convert(data, *args, **kwargs):
+        if _holds_device(data):
+            raise TypeError(f"Implicit conversion to a NumPy array is not allowed (strict_cupy: numpy.{fn.__name__} "
+                            "got device data). Please use `.get()` to construct a NumPy array explicitly.")
+        return fn(data, *args, **kwargs)
+    return convert
+
+
+class _StrictNumpy(types.ModuleType):
+    """numpy for minigrad.backend while the stand-in is installed: asarray/array refuse device data, as with CuPy."""
+    asarray = staticmethod(_host_only(np.asarray))
+    array = staticmethod(_host_only(np.array))
+    ascontiguousarray = staticmethod(_host_only(np.ascontiguousarray))
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+
+_strict_numpy = _StrictNumpy("numpy")
 _saved = {}
 
 
@@ -212,6 +243,7 @@ def install():
     from minigrad import backend
     _saved.setdefault("cupy", sys.modules.get("cupy"))
     sys.modules["cupy"] = sys.modules[__name__]
+    backend.numpy = _strict_numpy
     backend._cupy = None
     backend._generators.pop("cuda", None)
 
@@ -225,5 +257,6 @@ def uninstall():
         sys.modules.pop("cupy", None)
     else:
         sys.modules["cupy"] = previous
+    backend.numpy = np
     backend._cupy = None
     backend._generators.pop("cuda", None)

@@ -123,6 +123,8 @@ def test_strict_cupy_rejects_host_arrays(device):
                 lambda: a.__array__()):
         with pytest.raises(TypeError):
             bad()
+    with pytest.raises(TypeError, match="Implicit conversion"):
+        mg.tensor([a[0], a[1]])                      # np.asarray of device data, refused as CuPy refuses it
     assert isinstance(a.sum(), cp.ndarray) and isinstance(a[0], cp.ndarray)    # 0-d arrays, as CuPy
     float(a.sum())
     assert strict_cupy.stats["sync"] == 1
