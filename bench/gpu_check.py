@@ -140,8 +140,8 @@ def bench_summary(args):
     for file in args.files:
         if Path(file).exists():
             for line in Path(file).read_text().splitlines():
-                if line.startswith("{"):
-                    r = json.loads(line)
+                r = json.loads(line) if line.startswith("{") else {}
+                if "ms" in r:
                     ms.setdefault((r["device"], f"{r['L']}x{r['H']}", r["impl"]), []).append(r["ms"])
     ms = {k: float(np.median(v)) for k, v in ms.items()}
     parts = []
