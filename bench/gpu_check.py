@@ -6,7 +6,8 @@
 
 `kernels` builds nn.RNN (tanh, relu), nn.LSTM and nn.GRU in float32 and float64 on each of the three paths
 (unroll=True with fused steps, unroll=True with fine-grained steps, unroll=False: the speed path), one layer
-and two bidirectional layers over a padded batch (lengths=, with initial states). Each layer runs forward and
+two bidirectional layers over a padded batch (lengths=, with initial states), and one wider layer (hidden 192,
+batch 40: many thread blocks per kernel). Each layer runs forward and
 backward on CUDA and on the CPU from identical weights and inputs; for every output, final state and gradient
 it records the largest absolute difference and that difference relative to the largest CPU value. A
 configuration passes when every difference is within the tolerance of its dtype (TOLERANCE, relative to
@@ -32,9 +33,11 @@ TOLERANCE = {"float64": 1e-10, "float32": 1e-4}
 MODES = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
 PATHS = {"fused": dict(unroll=True, fused=True), "fine": dict(unroll=True, fused=False),
          "layer": dict(unroll=False)}
-SHAPES = {"1 layer": dict(num_layers=1, bidirectional=False, padded=False),
-          "2 layers, bidirectional, padded": dict(num_layers=2, bidirectional=True, padded=True)}
-INPUT, HIDDEN, T, B = 7, 24, 9, 4
+SHAPES = {"1 layer": dict(num_layers=1, bidirectional=False, padded=False, hidden=24, batch=4),
+          "2 layers, bidirectional, padded": dict(num_layers=2, bidirectional=True, padded=True, hidden=24, batch=4),
+          "1 layer, hidden 192, batch 40": dict(num_layers=1, bidirectional=False, padded=False, hidden=192,
+                                                batch=40)}     # many thread blocks per kernel launch
+INPUT, T = 7, 9
 
 
 def build(mode, path, shape, dtype, device):
@@ -42,23 +45,23 @@ def build(mode, path, shape, dtype, device):
     mg.manual_seed(7)
     kw = dict(num_layers=shape["num_layers"], bidirectional=shape["bidirectional"], dtype=dtype, **PATHS[path])
     if mode.startswith("rnn"):
-        layer = nn.RNN(INPUT, HIDDEN, nonlinearity=mode[4:], **kw)
+        layer = nn.RNN(INPUT, shape["hidden"], nonlinearity=mode[4:], **kw)
     else:
-        layer = (nn.LSTM if mode == "lstm" else nn.GRU)(INPUT, HIDDEN, **kw)
+        layer = (nn.LSTM if mode == "lstm" else nn.GRU)(INPUT, shape["hidden"], **kw)
     return layer.to(device)
 
 
 def forward_backward(layer, shape, dtype, device):
     """-> {name: NumPy array} of the output, final states and the gradients of input, states and parameters."""
     rng = np.random.default_rng(3)
-    D = 2 if shape["bidirectional"] else 1
+    D, B, H = 2 if shape["bidirectional"] else 1, shape["batch"], shape["hidden"]
     x = mg.tensor(rng.standard_normal((T, B, INPUT)), dtype=dtype, device=device, requires_grad=True)
     states = []
     if shape["padded"]:
-        states = [mg.tensor(rng.standard_normal((shape["num_layers"] * D, B, HIDDEN)), dtype=dtype, device=device,
+        states = [mg.tensor(rng.standard_normal((shape["num_layers"] * D, B, H)), dtype=dtype, device=device,
                             requires_grad=True) for _ in range(layer.cell.state_size)]
     hx = None if not states else states[0] if len(states) == 1 else tuple(states)
-    lengths = [T, 6, 1, 0][:B] if shape["padded"] else None
+    lengths = [T, 6, 1, 0] if shape["padded"] else None
     out, h_n = layer(x, hx, lengths=lengths)
     finals = h_n if isinstance(h_n, tuple) else (h_n,)
     weights = mg.tensor(rng.standard_normal(out.shape), dtype=dtype, device=device)
@@ -117,14 +120,14 @@ def kernels(args):
                     results.append(dict(mode=mode, path=path, shape=shape_name, dtype=dtype, pass_=ok,
                                         worst_rel=worst, error=error, seconds=round(time.perf_counter() - t0, 3),
                                         arrays=diffs))
-                    print(f"{'pass' if ok else 'FAIL'}  {dtype}  {mode:8s} {path:5s} {shape_name:32s} "
+                    print(f"{'pass' if ok else 'FAIL'}  {dtype}  {mode:8s} {path:5s} {shape_name:31s} "
                           f"worst rel {worst:.2e}" + (f"  {error}" if error else ""), flush=True)
     passed = sum(r["pass_"] for r in results)
     worst = {d: max((r["worst_rel"] for r in results if r["dtype"] == d), default=0.0) for d in TOLERANCE}
     summary = (f"{passed}/{len(results)} configurations pass ({'cuda vs cpu' if cuda else 'cpu only, no CUDA'}); "
                f"worst rel float64 {worst['float64']:.1e}, float32 {worst['float32']:.1e}; "
                f"{time.perf_counter() - start:.0f} s")
-    report = dict(cuda=cuda, comparison=what, tolerance=TOLERANCE, sizes=dict(input=INPUT, hidden=HIDDEN, T=T, B=B),
+    report = dict(cuda=cuda, comparison=what, tolerance=TOLERANCE, sizes=dict(input=INPUT, T=T, shapes=SHAPES),
                   passed=passed, total=len(results), all_pass=passed == len(results), summary=summary,
                   results=[{("pass" if k == "pass_" else k): v for k, v in r.items()} for r in results])
     if args.out:

@@ -11,7 +11,8 @@
 #   lm-cuda.jsonl, lm-cpu.jsonl  4. bench/lm.py on a short grid, on cuda and on cpu
 #   char-lm/                5. a short char-LM training on cuda, then a sample on cpu
 #   summary.txt             one line per part: ok / failed / skipped, with its key figures
-# Without a GPU: part 1, part 2 (its cuda tests skip), part 3 on the CPU (the paths against each other),
+# Without a GPU: part 1, part 2 (its cuda tests run as tests/conftest.py decides: skipped or on its
+# CuPy stand-in), part 3 on the CPU (the paths against each other),
 # and tiny CPU versions of parts 4 and 5 so their commands are exercised. GPU_CHECK_QUICK=1 drops part 2
 # and halves part 3 (about 10 s in all); GPU_CHECK_DEVICE=cpu runs the no-GPU version on a GPU machine too.
 set -u
@@ -26,6 +27,8 @@ END=$((SECONDS + 470))       # every part's limit is cut to what is left of 470 
 
 # record NAME STATUS FIGURES NOTE: one line of the summary
 record() { printf '%-8s %-8s %s%s\n' "$1" "$2" "$3" "${4:+ ($4)}" | tee -a "$OUT/summary.txt"; }
+# note TEXT: add to NOTES, the reasons shown after a part's figures
+note() { [ -n "$1" ] && NOTES="${NOTES:+$NOTES; }$1"; }
 # run SECONDS LOG CMD...: run with a time limit, output to LOG; sets STATUS (ok / failed) and NOTE (why)
 run() {
   local limit=$1 log=$2; shift 2
@@ -93,38 +96,40 @@ record kernels "$STATUS" "$(grep '^kernels:' "$OUT/kernels.log" | sed 's/^kernel
 # 4. bench/lm.py on a short grid: minigrad's paths on cuda taking turns in one process per configuration,
 #    PyTorch's cuDNN LSTM (if it sees the GPU) in processes of its own, then minigrad's speed path on cpu
 GRID=1x128,2x256,2x512,3x512
+NOTES=""; S=ok
 if [ "$GPU" = 1 ]; then
   run 60 "$OUT/lm-cuda.log" "$PY" bench/lm.py --device cuda --only $GRID --paired \
     --impls minigrad-layer,minigrad-fused,minigrad-fine --repeats 3 --iters 3 --out "$OUT/lm-cuda.jsonl"
-  S=$STATUS; N=$NOTE
+  [ "$STATUS" = ok ] || S=failed; note "$NOTE"
   if "$PY" -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
     run 40 "$OUT/lm-cuda-torch.log" "$PY" bench/lm.py --device cuda --only $GRID --impls torch \
       --repeats 1 --iters 5 --out "$OUT/lm-cuda-torch.jsonl"
-    [ "$STATUS" = ok ] || S=failed; N+=" $NOTE"
-  else N+=" PyTorch with CUDA not importable: no cuDNN figures"; fi
+    [ "$STATUS" = ok ] || S=failed; note "$NOTE"
+  else note "PyTorch with CUDA not importable: no cuDNN figures"; fi
   run 45 "$OUT/lm-cpu.log" "$PY" bench/lm.py --device cpu --only $GRID --impls minigrad-layer \
-    --repeats 1 --iters 2 --max-seconds 5 --out "$OUT/lm-cpu.jsonl"
-  [ "$STATUS" = ok ] || S=failed; STATUS=$S; NOTE="$N $NOTE"
+    --repeats 1 --iters 3 --max-seconds 5 --out "$OUT/lm-cpu.jsonl"
 else   # tiny CPU version: one configuration, one iteration
+  note "no CUDA device: tiny cpu run only"
   run 60 "$OUT/lm-cpu.log" "$PY" bench/lm.py --device cpu --only 1x128 --impls minigrad-layer \
     --repeats 1 --iters 1 --out "$OUT/lm-cpu.jsonl"
-  NOTE="no CUDA device: tiny cpu run only $NOTE"
 fi
-record bench "$STATUS" "$("$PY" bench/gpu_check.py bench-summary "$OUT"/lm-*.jsonl 2>&1)" "$(echo $NOTE)"
+[ "$STATUS" = ok ] || S=$STATUS; note "$NOTE"
+record bench "$S" "$("$PY" bench/gpu_check.py bench-summary "$OUT"/lm-*.jsonl 2>&1)" "$NOTES"
 
 # 5. a short char-LM training on cuda, then a sample from its checkpoint on cpu
 if [ "$GPU" = 1 ]; then
   DEV=cuda; TRAIN=(--steps 300 --layers 2 --hidden 256 --batch 32 --seq-len 64 --val-every 100)
 else   # tiny CPU version
   DEV=cpu; TRAIN=(--steps 20 --layers 1 --hidden 32 --batch 8 --seq-len 16 --val-every 10); fi
+NOTES=""
+[ "$GPU" = 1 ] || note "no CUDA device: tiny cpu run only"
 run 50 "$OUT/char-lm-train.log" "$PY" -m models.char_lm train --device "$DEV" "${TRAIN[@]}" \
   --out "$OUT/char-lm" --no-progress
-S=$STATUS; N=$NOTE
+S=$STATUS; note "$NOTE"
 run 15 "$OUT/char-lm-sample.log" "$PY" -m models.char_lm sample --checkpoint "$OUT/char-lm" \
   --device cpu --length 200 --seed 0 && cp "$OUT/char-lm-sample.log" "$OUT/char-lm/sample.txt"
-[ "$S" = ok ] || STATUS=$S; NOTE="$N $NOTE"
-[ "$GPU" = 1 ] || NOTE="no CUDA device: tiny cpu run only $NOTE"
-record char-lm "$STATUS" "$("$PY" bench/gpu_check.py lm-summary "$OUT/char-lm" 2>&1)" "$(echo $NOTE)"
+[ "$S" = ok ] || STATUS=$S; note "$NOTE"
+record char-lm "$STATUS" "$("$PY" bench/gpu_check.py lm-summary "$OUT/char-lm" 2>&1)" "$NOTES"
 
 echo "== summary ($OUT/summary.txt, $SECONDS s) =="
 cat "$OUT/summary.txt"
