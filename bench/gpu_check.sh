@@ -55,9 +55,11 @@ print("python", platform.python_version(), "| numpy", numpy.__version__)
 try:
     import cupy
     props = cupy.cuda.runtime.getDeviceProperties(0)
-    v = cupy.cuda.runtime.runtimeGetVersion()
-    print("gpu", props["name"].decode(), "| memory", props["totalGlobalMem"] // 2**30, "GiB")
-    print("cuda runtime", f"{v // 1000}.{v % 1000 // 10}", "| cupy", cupy.__version__)
+    name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+    v, d = cupy.cuda.runtime.runtimeGetVersion(), cupy.cuda.runtime.driverGetVersion()
+    print("gpu", name, "| memory", props["totalGlobalMem"] // 2**30, "GiB | devices", cupy.cuda.runtime.getDeviceCount())
+    print("cuda runtime", f"{v // 1000}.{v % 1000 // 10}", "| driver", f"{d // 1000}.{d % 1000 // 10}",
+          "| cupy", cupy.__version__)
 except Exception as e:
     print("no CUDA device:", type(e).__name__, e)
 try:
