@@ -251,6 +251,18 @@ def test_strict_load_names_missing_unexpected_and_mismatched_keys_in_one_error()
         np.testing.assert_array_equal(p.numpy(), before[k], err_msg=k)
 
 
+def test_strict_load_rejects_an_unexpected_key_alone():
+    m = Model()
+    before = {k: p.numpy().copy() for k, p in m.named_parameters()}
+    sd = {k: np.full(v.shape, 0.25) for k, v in m.state_dict().items()}   # every key present, right shapes
+    sd["encoder.proj.stray"] = np.zeros(2)
+    with pytest.raises(RuntimeError, match=r"unexpected key 'encoder\.proj\.stray'") as info:
+        m.load_state_dict(sd, strict=True)
+    assert "missing" not in str(info.value)
+    for k, p in m.named_parameters():                                  # nothing was loaded
+        np.testing.assert_array_equal(p.numpy(), before[k], err_msg=k)
+
+
 def test_non_strict_load_returns_missing_and_unexpected_and_loads_the_rest():
     m = Model()
     sd = {k: np.full(v.shape, 0.5) for k, v in m.state_dict().items()}

@@ -296,6 +296,24 @@ def test_cell_detail_aligns_layers_and_reverse_runs_backwards():
     assert sorted(v.get("label", "").split("\n")[0] for v in xs) == ["x[0]", "x[1]", "x[2]"]
 
 
+@pytest.mark.parametrize("cell, layers, bidirectional", [("rnn", 1, False), ("lstm", 2, False), ("gru", 2, True)])
+def test_cell_detail_puts_x_t_inside_its_layers_cluster(cell, layers, bidirectional):
+    model, loss, names = demo.build(cell, layers=layers, steps=3, bidirectional=bidirectional)
+    view = viz.build_view(viz.capture(loss, module=model, names=names), detail="cell")
+    xs = {k: u for k, u in view.units.items() if u.label.startswith("x[")}
+    assert sorted(u.t for u in xs.values()) == [0, 1, 2]
+    readers = [view.frames[(("rnn",), 0, d)] for d in ("forward", "reverse")[:1 + bidirectional]]
+    shared = readers[0] if not bidirectional else readers[0][:1]    # both directions read x[t]: the module
+    assert [f.title for f in shared] == (["rnn"] if bidirectional else ["rnn", "layer 0"])
+    for u in xs.values():
+        assert u.cluster == shared, (u.label, u.cluster)
+    nodes, clusters, _ = parse_dot(viz.draw_graph(loss, module=model, names=names, detail="cell").source)
+    drawn = [v for v in nodes.values() if v.get("label", "").startswith("x[")]
+    assert len(drawn) == 3
+    for v in drawn:
+        assert [clusters[c] for c in v["cluster"]] == [f.title for f in shared], v
+
+
 # ----------------------------------------------------------------------------- rolled and elided
 
 def test_rolled_view_has_one_step_and_delay_edges():
