@@ -251,7 +251,17 @@ def as_array(data: Any, dtype: backend.DType | str | None = None, device: str | 
     if isinstance(data, Tensor):
         data = data.data
     dtype = None if dtype is None else backend.as_dtype(dtype)
+    if dtype is not None and dtype.kind not in _NUMERIC:
+        raise TypeError(f"tensor: dtype must be a number or bool dtype (float, int, bool), got {dtype}")
+    if isinstance(data, (list, tuple)) and _holds_tensors(data):
+        dtypes = set()
+        data = _unwrap(data, dtypes)                # [mg.tensor(1.0), mg.tensor(2.0)] -> their values
+        if dtype is None and len(dtypes) == 1:      # all tensors of one dtype: keep it (as PyTorch)
+            dtype = dtypes.pop()
     if backend.is_array(data):
+        if data.dtype.kind not in _NUMERIC:
+            raise TypeError(f"tensor: cannot make a tensor from an array of dtype {data.dtype}; "
+                            f"expected float, int or bool")
         device = backend.device_of(data) if device is None else device
         arr = backend.to_device(data, device)
         if dtype is not None and arr.dtype != dtype:
@@ -259,6 +269,29 @@ def as_array(data: Any, dtype: backend.DType | str | None = None, device: str | 
         return arr.copy() if copy and arr is data else arr
     host = backend.host_array(data, dtype)
     return backend.to_device(host, "cpu" if device is None else device)
+
+
+_NUMERIC = "fiub"       # dtype kinds a tensor can hold: float, signed and unsigned int, bool
+
+
+def _holds_tensors(seq) -> bool:
+    return any(isinstance(v, Tensor) or (isinstance(v, (list, tuple)) and _holds_tensors(v)) for v in seq)
+
+
+def _unwrap(seq, dtypes):
+    """Nested lists with tensors in them -> nested lists of host arrays/numbers NumPy can stack; `dtypes`
+    collects the tensors' dtypes (None for a plain number, which takes the default rules)."""
+    out = []
+    for v in seq:
+        if isinstance(v, Tensor):
+            dtypes.add(v.dtype)
+            out.append(backend.to_numpy(v.data))
+        elif isinstance(v, (list, tuple)):
+            out.append(_unwrap(v, dtypes))
+        else:
+            dtypes.add(None)
+            out.append(v)
+    return out
 
 
 # Imported last: the ops and the engine both build on the Tensor class above.

@@ -9,7 +9,7 @@ from .. import factories
 from ..tensor import Tensor
 from . import init
 from .cells import ElmanCell, GRUGatedCell, LSTMGatedCell
-from .module import Module
+from .module import Module, check_int, init_parameters
 from .parameter import Parameter
 
 
@@ -18,6 +18,9 @@ class CellModule(Module):
 
     def __init__(self, cell, input_size, hidden_size, bias=True, fused=True, device=None, dtype=None):
         super().__init__()
+        name = type(self).__name__
+        input_size = check_int(name, "input_size", input_size)
+        hidden_size = check_int(name, "hidden_size", hidden_size)
         self.cell, self.input_size, self.hidden_size, self.bias, self.fused = cell, input_size, hidden_size, bias, fused
         for name, shape in cell.parameter_shapes(input_size, hidden_size, bias).items():
             setattr(self, name, Parameter(factories.zeros(shape, device=device, dtype=dtype)))
@@ -25,14 +28,16 @@ class CellModule(Module):
             if not bias:
                 self.register_parameter(name, None)
         bound = 1 / math.sqrt(hidden_size)
-        for p in self.parameters():
-            init.uniform_(p, -bound, bound)
+        init_parameters(self.parameters(), lambda p: init.uniform_(p, -bound, bound))
 
     def forward(self, x: Tensor, state=None):
         """-> the new state: h' (a tensor) for one-tensor states, else the tuple (h', c', ...)."""
-        if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
+        if not isinstance(x, Tensor) or x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
+            got = x.shape if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(f"{type(self).__name__}: expected input of shape (batch, {self.input_size}) or "
-                             f"({self.input_size},), got {x.shape}")
+                             f"({self.input_size},), got {got}")
+        if state is not None:
+            self._check_state(state, x)
         k = self.cell.state_size
         unbatched = x.ndim == 1
         if unbatched:
@@ -49,6 +54,33 @@ class CellModule(Module):
         if unbatched:
             new = tuple(s.squeeze(0) for s in new)
         return new if k > 1 else new[0]
+
+    def _check_state(self, state, x):
+        """A clear error unless `state` is what this cell takes for input x: (B, H) tensors (or (H,) for an
+        unbatched x), one tensor for one-tensor states, a tuple of k for k-tensor states (LSTM: (h, c))."""
+        name, k = type(self).__name__, self.cell.state_size
+        shape = (self.hidden_size,) if x.ndim == 1 else (x.shape[0], self.hidden_size)
+        if k > 1:
+            what = "(h, c)" if k == 2 else f"of {k} tensors"
+            if not isinstance(state, (tuple, list)) or len(state) != k:
+                got = f"a tuple of {len(state)}" if isinstance(state, (tuple, list)) else type(state).__name__
+                raise TypeError(f"{name}: the state must be a tuple {what} of {k} tensors of shape {shape}, "
+                                f"got {got}")
+            parts = tuple(state)
+        else:
+            if not isinstance(state, Tensor):
+                raise TypeError(f"{name}: the state must be one tensor h of shape {shape}, "
+                                f"got {type(state).__name__}")
+            parts = (state,)
+        for p in parts:
+            if not isinstance(p, Tensor) or p.shape != shape:
+                got = p.shape if isinstance(p, Tensor) else type(p).__name__
+                layout = "(hidden_size,)" if x.ndim == 1 else "(batch, hidden_size)"
+                raise ValueError(f"{name}: expected state of shape {shape} {layout} for input of "
+                                 f"shape {x.shape}, got {got}")
+            if p.dtype != x.dtype or p.device != x.device:
+                raise TypeError(f"{name}: the state must have the input's dtype and device ({x.dtype} on "
+                                f"{x.device}), got {p.dtype} on {p.device}")
 
     def extra_repr(self):
         return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False") + \

@@ -8,7 +8,7 @@ from .. import backend, factories
 from ..tensor import Tensor
 from . import functional as F
 from . import init
-from .module import Module
+from .module import Module, check_int, check_probability, init_parameters
 from .parameter import Parameter
 
 
@@ -18,14 +18,14 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, device: str | None = None,
                  dtype: backend.DType | str | None = None) -> None:
         super().__init__()
+        in_features = check_int("Linear", "in_features", in_features, 0)
+        out_features = check_int("Linear", "out_features", out_features, 0)
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(factories.zeros(out_features, in_features, device=device, dtype=dtype))
         self.register_parameter("bias", Parameter(factories.zeros(out_features, device=device, dtype=dtype))
                                 if bias else None)
         bound = 1 / math.sqrt(in_features) if in_features else 0.0
-        init.uniform_(self.weight, -bound, bound)
-        if self.bias is not None:
-            init.uniform_(self.bias, -bound, bound)
+        init_parameters(self.parameters(), lambda p: init.uniform_(p, -bound, bound))
 
     def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight, self.bias)
@@ -40,9 +40,11 @@ class Embedding(Module):
     def __init__(self, num_embeddings: int, embedding_dim: int, device: str | None = None,
                  dtype: backend.DType | str | None = None) -> None:
         super().__init__()
+        num_embeddings = check_int("Embedding", "num_embeddings", num_embeddings, 0)
+        embedding_dim = check_int("Embedding", "embedding_dim", embedding_dim, 0)
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.weight = Parameter(factories.zeros(num_embeddings, embedding_dim, device=device, dtype=dtype))
-        init.normal_(self.weight)
+        init_parameters([self.weight], init.normal_)
 
     def forward(self, ids: Tensor | backend.Array | list) -> Tensor:
         return F.embedding(ids, self.weight)
@@ -56,9 +58,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
-        if not 0 <= p < 1:
-            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
-        self.p = p
+        self.p = check_probability("Dropout", "p", p)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.dropout(x, self.p, self.training)

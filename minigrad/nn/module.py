@@ -6,6 +6,7 @@ Assigning a Parameter or a Module to an attribute registers it, so `parameters()
 """
 from __future__ import annotations
 
+import numbers
 from typing import Any, Iterator, Mapping
 
 from .. import backend
@@ -174,3 +175,36 @@ class Module:
         lines = [f"({k}): " + repr(m).replace("\n", "\n  ") for k, m in self.named_children()]
         head = f"{type(self).__name__}({self.extra_repr()}"
         return head + ")" if not lines else head + "\n  " + "\n  ".join(lines) + "\n)"
+
+
+# ----------------------------------------------------------------------------- argument checks for constructors
+
+def check_int(owner: str, arg: str, value: Any, minimum: int = 1) -> int:
+    """`value` as an int >= minimum, or a TypeError/ValueError naming `owner`, `arg` and what was expected."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{owner}: {arg} must be an int >= {minimum}, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{owner}: {arg} must be an int >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_probability(owner: str, arg: str, value: Any) -> float:
+    """`value` as a float in [0, 1), or a TypeError/ValueError naming `owner` and `arg`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}: {arg} must be a float in [0, 1), got {type(value).__name__} {value!r}")
+    if not 0 <= value < 1:
+        raise ValueError(f"{owner}: {arg} must be a float in [0, 1), got {value}")
+    return float(value)
+
+
+def init_parameters(params, fill) -> None:
+    """Run the initializer `fill(t)` on each parameter; half-precision ones are drawn in float32 and rounded
+    (the generators draw float32/float64 only), so `dtype=float16` works in module constructors."""
+    from .. import factories
+    for p in params:
+        if backend.is_floating(p.dtype) and p.dtype.itemsize < 4:
+            tmp = factories.zeros(p.shape, dtype=backend.float32, device=p.device)
+            fill(tmp)
+            p.data[...] = tmp.data.astype(p.dtype)
+        else:
+            fill(p)

@@ -14,7 +14,7 @@ from ..tensor import Tensor
 from . import functional as F
 from . import init
 from .cells import Cell, ElmanCell, GRUGatedCell, LSTMGatedCell
-from .module import Module
+from .module import Module, check_int, check_probability, init_parameters
 from .parameter import Parameter
 
 
@@ -52,11 +52,10 @@ class Recurrent(Module):
         name = type(self).__name__
         if not isinstance(cell, Cell):
             raise TypeError(f"{name}: cell must be an nn.Cell, got {type(cell).__name__}")
-        for arg, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: {arg} must be an integer >= 1, got {value!r}")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"{name}: dropout must be in [0, 1), got {dropout}")
+        input_size = check_int(name, "input_size", input_size)
+        hidden_size = check_int(name, "hidden_size", hidden_size)
+        num_layers = check_int(name, "num_layers", num_layers)
+        dropout = check_probability(name, "dropout", dropout)
         self.cell = cell
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, dropout
@@ -69,8 +68,7 @@ class Recurrent(Module):
                     weight = factories.zeros(shape, device=device, dtype=dtype)
                     setattr(self, f"{kind}_l{layer}{suffix}", Parameter(weight))
         bound = 1 / math.sqrt(hidden_size)
-        for p in self.parameters():
-            init.uniform_(p, -bound, bound)
+        init_parameters(self.parameters(), lambda p: init.uniform_(p, -bound, bound))
 
     def weights(self, layer: int, reverse: bool = False) -> dict:
         """The weights of one layer-direction by the cell's names: {'weight_ih': ..., 'bias_hh': None, ...}."""
@@ -153,9 +151,11 @@ class Recurrent(Module):
             return None
         lengths = backend.host_array(lengths.numpy() if isinstance(lengths, Tensor) else lengths)
         name = type(self).__name__
+        if B == 0 and lengths.shape == (0,):                # an empty batch: lengths=[] (NumPy makes it float)
+            lengths = lengths.astype(backend.int64)
         if lengths.shape != (B,) or lengths.dtype.kind not in "iu":
             raise ValueError(f"{name}: lengths must be {B} integers (one per sequence), got {lengths.tolist()!r}")
-        if lengths.min() < 0 or lengths.max() > T:
+        if B and (lengths.min() < 0 or lengths.max() > T):
             raise ValueError(f"{name}: lengths must lie in [0, {T}] (the padded length), got {lengths.tolist()}")
         steps = backend.host_array(range(T))[:, None] < lengths[None, :]               # (T, B)
         return backend.to_device(steps[:, :, None], x.device)

@@ -4,6 +4,8 @@ One class per op, forward and backward side by side; `minigrad.nn.functional` is
 The class-index losses use PyTorch's layout: scores (N, C) with targets (N,), or (N, C, d1, ...) with
 targets (N, d1, ...) (class axis 1), or unbatched (C,) with a 0-d target.
 """
+import math
+
 from .. import backend
 from ..autograd import Function, describe, op_error
 from .index import scatter_add
@@ -345,7 +347,8 @@ class Affine(Function):
             raise op_error(ValueError, "linear", f"bias of shape {b.shape} does not fit weight of shape {w.shape}: "
                                                  f"expected ({w.shape[0]},)")
         self.x_shape = x.shape
-        self.x2, self.w = x.reshape(-1, x.shape[-1]), w
+        rows = math.prod(x.shape[:-1])                  # not -1: it is ambiguous when a size is 0
+        self.x2, self.w = x.reshape(rows, x.shape[-1]), w
         y = self.x2 @ w.T
         if b is not None:
             y += b
@@ -353,7 +356,7 @@ class Affine(Function):
 
     def backward(self, gy):
         # y = x W^T + b  =>  gx = gy W,  gW = gy^T x,  gb = sum of gy over rows
-        gy2 = gy.reshape(-1, gy.shape[-1])
+        gy2 = gy.reshape(math.prod(gy.shape[:-1]), gy.shape[-1])
         gx = (gy2 @ self.w).reshape(self.x_shape) if self.needs_grad[0] else None
         gw = gy2.T @ self.x2 if self.needs_grad[1] else None
         if len(self.needs_grad) == 2:

@@ -16,6 +16,9 @@ class Unbind(Function):
         self.axis = axis
 
     def forward(self, x):
+        if x.ndim == 0:
+            raise op_error(ValueError, "Unbind", "cannot unbind a 0-d tensor (expected at least 1 dimension, "
+                                                 "got shape ())")
         try:
             self.axis_ = backend.normalize_axis(self.axis, x.ndim)[0]
         except (ValueError, TypeError) as e:
@@ -39,6 +42,9 @@ class Split(Function):
         self.sizes, self.axis = tuple(sizes), axis
 
     def forward(self, x):
+        if x.ndim == 0:
+            raise op_error(ValueError, "Unbind", "cannot unbind a 0-d tensor (expected at least 1 dimension, "
+                                                 "got shape ())")
         try:
             self.axis_ = backend.normalize_axis(self.axis, x.ndim)[0]
         except (ValueError, TypeError) as e:

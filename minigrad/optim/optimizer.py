@@ -134,7 +134,8 @@ class Optimizer:
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> Dict[str, Any]:
-        """{'state': {'0': {'step': int, name: array}, ...}, 'param_groups': [{..., 'params': [0, 1, ...]}]}.
+        """{'optimizer': class name, 'state': {'0': {'step': int, name: array}, ...},
+        'param_groups': [{..., 'params': [0, 1, ...]}]}.
 
         Parameters are numbered in group order, as PyTorch does; the state is keyed by the index as a
         string (checkpoint files need string keys; load_state_dict takes ints too). Arrays are copies.
@@ -151,35 +152,71 @@ class Optimizer:
                 st = self.state.get(p)
                 if st is not None:
                     state[str(index[id(p)])] = {k: (v.copy() if backend.is_array(v) else v) for k, v in st.items()}
-        return {"state": state, "param_groups": groups}
+        return {"optimizer": type(self).__name__, "state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
-        """Restore state and hyperparameters saved by state_dict() (keys may be ints or their strings)."""
+        """Restore state and hyperparameters saved by state_dict() (keys may be ints or their strings).
+
+        Everything is checked before anything changes: the optimizer class (when the dict records it; old
+        checkpoints without it load), the groups' hyperparameter names and parameter indices, and each
+        parameter's state entries, so a malformed dict fails here with a message, never at the next step."""
         name = type(self).__name__
+        where = f"{name}.load_state_dict"
         if not isinstance(state_dict, dict) or "state" not in state_dict or "param_groups" not in state_dict:
-            raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and 'param_groups'")
-        saved_groups = state_dict["param_groups"]
+            got = sorted(map(str, state_dict)) if isinstance(state_dict, dict) else type(state_dict).__name__
+            raise ValueError(f"{where}: expected a dict with 'state' and 'param_groups' (from state_dict()), "
+                             f"got {got}")
+        saved_class = state_dict.get("optimizer", name)
+        if saved_class != name:
+            raise ValueError(f"{where}: the state was written by {saved_class!r}, this optimizer is {name!r}")
+        saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(saved_groups, (list, tuple)) or not all(isinstance(g, dict) for g in saved_groups):
+            raise ValueError(f"{where}: 'param_groups' must be a list of dicts, got {_describe(saved_groups)}")
+        if not isinstance(saved_state, dict):
+            raise ValueError(f"{where}: 'state' must be a dict {{parameter index: {{'step': int, ...}}}}, "
+                             f"got {type(saved_state).__name__}")
         if len(saved_groups) != len(self.param_groups):
-            raise ValueError(f"{name}.load_state_dict: the state has {len(saved_groups)} parameter group(s), "
+            raise ValueError(f"{where}: the state has {len(saved_groups)} parameter group(s), "
                              f"this optimizer has {len(self.param_groups)}")
-        by_index = {}
+        by_index, updated = {}, []
         for i, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
-            if len(saved["params"]) != len(group["params"]):
-                raise ValueError(f"{name}.load_state_dict: parameter group {i} has {len(saved['params'])} "
+            indices = saved.get("params")
+            if not isinstance(indices, (list, tuple)) or not all(_is_index(k) for k in indices):
+                raise ValueError(f"{where}: parameter group {i} needs 'params', a list of parameter indices "
+                                 f"(ints), got {_describe(indices)}")
+            if len(indices) != len(group["params"]):
+                raise ValueError(f"{where}: parameter group {i} has {len(indices)} "
                                  f"parameter(s) in the state, {len(group['params'])} in this optimizer")
-            by_index.update((int(k), p) for k, p in zip(saved["params"], group["params"]))
-        state = {}
-        for key, saved in state_dict["state"].items():
-            p = by_index.get(int(key))
-            if p is None:
-                raise ValueError(f"{name}.load_state_dict: state for parameter {key}, which no group lists")
-            state[p] = {k: _restore(v, p, k, name) for k, v in saved.items()}
-        updated = []
-        for saved, group in zip(saved_groups, self.param_groups):
+            missing = sorted(set(self.defaults) - set(saved))    # extra keys (a scheduler's initial_lr) load
+            if missing:
+                raise ValueError(f"{where}: parameter group {i} lacks the {name} hyperparameter(s) {missing} "
+                                 f"(has {sorted(map(str, saved))}); was it saved by another optimizer?")
+            for k, p in zip(indices, group["params"]):
+                if int(k) in by_index:
+                    raise ValueError(f"{where}: parameter index {int(k)} appears more than once in 'param_groups'")
+                by_index[int(k)] = (p, i)
             new = dict(group)
             new.update((k, tuple(v) if isinstance(v, list) else v) for k, v in saved.items() if k != "params")
             self._check_group(new)
             updated.append(new)
+        state = {}
+        for key, saved in saved_state.items():
+            if not _is_index(key):
+                raise ValueError(f"{where}: 'state' keys must be parameter indices (ints or digit strings), "
+                                 f"got {key!r}")
+            p, i = by_index.get(int(key), (None, None))
+            if p is None:
+                raise ValueError(f"{where}: state for parameter {key}, which no group lists")
+            # arrays it lacks are made at the next step, as the saving optimizer would (hyperparameters changed)
+            names = ["step", *self._state_names(updated[i])]
+            if not isinstance(saved, dict) or "step" not in saved or not all(isinstance(k, str) for k in saved):
+                got = sorted(map(str, saved)) if isinstance(saved, dict) else type(saved).__name__
+                raise ValueError(f"{where}: the state of parameter {key} must be a dict with 'step' and the "
+                                 f"state arrays of {name} ({names}), got {got}")
+            step = saved["step"]
+            if isinstance(step, bool) or not isinstance(step, numbers.Real) or step != int(step) or step < 0:
+                raise ValueError(f"{where}: the state of parameter {key} has step={step!r}, expected an int >= 0")
+            state[p] = {k: _restore(v, p, k, name) for k, v in saved.items()}
         for group, new in zip(self.param_groups, updated):
             group.update(new)
         self.state = state
@@ -221,11 +258,25 @@ def _as_param_list(params, name):
         raise TypeError(f"{name}: params must be an iterable of Tensors, got {type(params).__name__}") from None
 
 
+def _is_index(k) -> bool:
+    """An int, or a string of digits (checkpoint files need string keys)."""
+    return (isinstance(k, numbers.Integral) and not isinstance(k, bool) and k >= 0) or \
+        (isinstance(k, str) and k.isdigit())
+
+
+def _describe(value) -> str:
+    return f"{type(value).__name__} {value!r}"[:120]
+
+
 def _restore(value, p, key, name):
     """A saved state entry back on p's device and dtype (arrays are copied; 'step' becomes an int)."""
     if key == "step":
         return int(value)
-    arr = as_array(value, p.dtype, p.device)        # always a copy (also from numbers and lists)
+    try:
+        arr = as_array(value, p.dtype, p.device)    # always a copy (also from numbers and lists)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}.load_state_dict: state '{key}' must be an array of the parameter's shape "
+                         f"{p.shape}, got {type(value).__name__}") from None
     if arr.shape != p.shape:
         raise ValueError(f"{name}.load_state_dict: state '{key}' has shape {tuple(arr.shape)}, "
                          f"the parameter has shape {p.shape}")
