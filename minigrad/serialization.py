@@ -1,18 +1,21 @@
 """Checkpoints: `save` / `load` of nested state (dicts, lists, tensors, arrays, JSON values) as safetensors.
 
-File layout (the safetensors format, written by hand): 8-byte little-endian header length N, N bytes of
-JSON header {name: {"dtype", "shape", "data_offsets"}, "__metadata__": {str: str}}, then the raw
-little-endian bytes of every array, back to back. The nesting, and which leaf was a Tensor, an array or
-a plain value, is JSON under `__metadata__["minigrad"]`. Nothing is ever unpickled, so loading a file
-from a stranger cannot run code. Writes are atomic: a crash leaves the previous file intact.
+The file format is the `safetensors` package's (8-byte header length, JSON header, raw little-endian
+bytes); minigrad's own part is small: the nesting, and which leaf was a Tensor, an array or a plain
+value, is JSON under `__metadata__["minigrad"]`; CuPy arrays are brought to the host; and the library's
+bytes are written atomically (temporary file, fsync, rename), so a crash leaves the previous file intact.
+Nothing is ever unpickled, so loading a file from a stranger cannot run code.
 """
 import errno
 import json
-import math
 import os
 import secrets
+import stat
 import threading
 from typing import Any
+
+import safetensors
+import safetensors.numpy
 
 from . import backend
 from .tensor import Tensor
@@ -21,11 +24,9 @@ _host = backend.xp_for("cpu")          # the host array module (NumPy)
 META_KEY = "minigrad"
 FORMAT, VERSION = "minigrad.checkpoint", 1
 
-# minigrad dtype name <-> safetensors dtype name (the file stores little-endian bytes)
-_TO_ST = {"float16": "F16", "float32": "F32", "float64": "F64", "int8": "I8", "int16": "I16",
-          "int32": "I32", "int64": "I64", "uint8": "U8", "uint16": "U16", "uint32": "U32",
-          "uint64": "U64", "bool": "BOOL"}
-_FROM_ST = {st: _host.dtype(name).newbyteorder("<") for name, st in _TO_ST.items()}
+# the dtypes a checkpoint may hold (those NumPy and safetensors share)
+_DTYPES = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+           "uint64", "bool")
 _LEAVES = ("tensor", "array")
 _EXIT = object()                       # stack marker: leaving a container
 _writing = set()                       # temp files this process is writing right now
@@ -48,15 +49,8 @@ def save(obj: Any, path: str | os.PathLike) -> None:
     path = os.fspath(path)
     root, arrays = _encode(obj)
     meta = json.dumps({"format": FORMAT, "version": VERSION, "root": root}, separators=(",", ":"))
-    header = {"__metadata__": {META_KEY: meta}}
-    offset = 0
-    for name, arr in arrays:
-        header[name] = {"dtype": _TO_ST[arr.dtype.name], "shape": list(arr.shape),
-                        "data_offsets": [offset, offset + arr.nbytes]}
-        offset += arr.nbytes
-    head = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    head += b" " * (-len(head) % 8)    # pad so the data starts 8-byte aligned (as safetensors does)
-    _atomic_write(path, [len(head).to_bytes(8, "little"), head] + [_bytes_of(a) for _, a in arrays])
+    blob = safetensors.numpy.save(dict(arrays), metadata={META_KEY: meta})
+    _atomic_write(path, [blob])
 
 
 def _encode(obj):
@@ -92,9 +86,9 @@ def _encode(obj):
             kind = "tensor" if isinstance(value, Tensor) else "array"
             if id(value) not in stored:
                 arr = backend.to_numpy(value.data if kind == "tensor" else value)
-                if arr.dtype.name not in _TO_ST:
+                if arr.dtype.name not in _DTYPES:
                     raise TypeError(f"save: {kind} at {where} has dtype {arr.dtype}; supported: "
-                                    f"{', '.join(_TO_ST)}")
+                                    f"{', '.join(_DTYPES)}")
                 arr = arr.astype(arr.dtype.newbyteorder("<"), order="C", copy=False)
                 stored[id(value)] = _unique_name(where, names)
                 arrays.append((stored[id(value)], arr))
@@ -123,16 +117,17 @@ def _unique_name(name, names):
     return name
 
 
-def _bytes_of(arr):
-    """A flat byte view of a contiguous array (no copy)."""
-    return arr.reshape(-1).view(_host.uint8)
-
-
 def _atomic_write(path, chunks):
-    """Write chunks to a temp file in path's folder, fsync, rename over path, fsync the folder."""
+    """Write chunks to a temp file in path's folder, fsync, rename over path, fsync the folder.
+
+    An existing file's permission bits carry over to the new one (a 0600 checkpoint stays 0600)."""
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"save: folder {folder!r} does not exist (saving {path!r})")
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        mode = None                    # a new file: the umask decides, as for open()
     prefix = _temp_prefix(path)
     _remove_stale_temps(folder, prefix)
     tmp = os.path.join(folder, f"{prefix}{os.getpid()}.{secrets.token_hex(8)}.tmp")
@@ -140,6 +135,8 @@ def _atomic_write(path, chunks):
         _writing.add(tmp)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        if mode is not None:
+            os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as f:
             for chunk in chunks:
                 f.write(chunk)
@@ -225,9 +222,8 @@ def load(path: str | os.PathLike, device: str | None = None) -> Any:
     except FileNotFoundError:
         raise FileNotFoundError(errno.ENOENT, "load: no such checkpoint file", path) from None
     with f:
-        size = os.fstat(f.fileno()).st_size
-        entries, meta = _read_header(f, size, path)
-        arrays = _read_arrays(f, entries, path)
+        first = _check_header(f, os.fstat(f.fileno()).st_size, path)
+    arrays, meta = _read_arrays(path, first)
     if meta is None or META_KEY not in meta:
         return {name: _place(arr, device) for name, arr in arrays.items()}
     return _decode(_structure(meta[META_KEY], path), arrays, device, path)
@@ -250,12 +246,17 @@ def _foreign_hint(head):
     return ""
 
 
-def _is_count(x):
-    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+def _no_duplicates(pairs):
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"duplicate key {next(k for k in keys if keys.count(k) > 1)!r}")
+    return dict(pairs)
 
 
-def _read_header(f, size, path):
-    """Check the header against the file: [(begin, end, name, dtype, shape)] sorted, and __metadata__."""
+def _check_header(f, size, path):
+    """What the library does not check: a header JSON with a key twice (the library keeps the last one,
+    which hides a tensor or a structure). Also gives clear messages for files that are not safetensors.
+    Returns the first bytes (for hints)."""
     first = f.read(8)
     if len(first) < 8:
         raise _bad(path, f"the file is {size} bytes long, too short for the 8-byte header length"
@@ -266,68 +267,28 @@ def _read_header(f, size, path):
                    f"(truncated, or not a safetensors file){_foreign_hint(first)}")
     raw = f.read(n)
     try:
-        header = json.loads(raw.decode("utf-8"))
-    except (ValueError, RecursionError) as e:      # bad UTF-8 and bad JSON are both ValueErrors
+        json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except (ValueError, RecursionError) as e:      # bad UTF-8, bad JSON and duplicate keys are ValueErrors
         hint = _foreign_hint(first + raw[:8])
         raise _bad(path, f"the {n}-byte header is not valid JSON ({e}){hint}") from None
-    if not isinstance(header, dict):
-        raise _bad(path, f"the header is JSON {type(header).__name__}, expected an object")
-    meta = header.pop("__metadata__", None)
-    if meta is not None and not (isinstance(meta, dict) and
-                                 all(isinstance(v, str) for v in meta.values())):
-        raise _bad(path, "__metadata__ must map strings to strings")
-    data_size = size - 8 - n
-    entries = []
-    for name, e in header.items():
-        if not isinstance(e, dict):
-            raise _bad(path, f"entry {name!r} is {type(e).__name__}, expected an object")
-        dtype = _FROM_ST.get(e.get("dtype"))
-        if dtype is None:
-            raise _bad(path, f"tensor {name!r} has dtype {e.get('dtype')!r}; "
-                       f"supported: {', '.join(_FROM_ST)}")
-        shape, offsets = e.get("shape"), e.get("data_offsets")
-        if not (isinstance(shape, list) and all(_is_count(d) for d in shape)):
-            raise _bad(path, f"tensor {name!r} has shape {shape!r}, expected a list of non-negative ints")
-        if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_count(o) for o in offsets)):
-            raise _bad(path, f"tensor {name!r} has data_offsets {offsets!r}, expected [begin, end]")
-        begin, end = offsets
-        if not begin <= end <= data_size:
-            raise _bad(path, f"tensor {name!r} has data_offsets [{begin}, {end}] outside the {data_size} "
-                       f"data bytes in the file (truncated or corrupted)")
-        nbytes = math.prod(shape) * dtype.itemsize
-        if end - begin != nbytes:
-            raise _bad(path, f"tensor {name!r} of shape {tuple(shape)} and dtype {e['dtype']} needs "
-                       f"{nbytes} bytes, but its data_offsets span {end - begin}")
-        entries.append((begin, end, name, dtype, tuple(shape)))
-    entries.sort(key=lambda t: (t[0], t[1]))
-    pos = 0
-    for begin, end, name, _, _ in entries:
-        if begin != pos:
-            raise _bad(path, f"tensor {name!r} starts at data byte {begin}, expected {pos} "
-                       f"(tensors must be back to back, without gaps or overlaps)")
-        pos = end
-    if pos != data_size:
-        raise _bad(path, f"the tensors cover {pos} bytes but the file holds {data_size} data bytes")
-    f.seek(8 + n)
-    return entries, meta
+    return first + raw[:8]
 
 
-def _read_arrays(f, entries, path):
-    """Read each array straight into its own host buffer (no pickle, no extra copy)."""
-    arrays = {}
-    for begin, end, name, dtype, shape in entries:
-        arr = _host.empty(shape, dtype)
-        buf = memoryview(arr.reshape(-1).view(_host.uint8))
-        got = 0
-        while got < len(buf):
-            k = f.readinto(buf[got:])
-            if not k:
-                raise _bad(path, f"tensor {name!r}: the file ended after {got} of its {len(buf)} bytes")
-            got += k
-        if dtype.kind == "b" and arr.size and arr.view(_host.uint8).max() > 1:
+def _read_arrays(path, first):
+    """{name: host array} and __metadata__, read by the safetensors package (its errors -> CheckpointError)."""
+    try:
+        with safetensors.safe_open(path, framework="numpy") as f:
+            meta = f.metadata()
+            arrays = {name: f.get_tensor(name) for name in f.keys()}
+    except Exception as e:   # SafetensorError for a bad layout, KeyError for a dtype NumPy lacks (BF16, F8...)
+        what = str(e) if isinstance(e, safetensors.SafetensorError) else f"unsupported tensor dtype ({e})"
+        raise _bad(path, what + _foreign_hint(first)) from None
+    for name, arr in arrays.items():
+        if arr.dtype.kind == "b" and arr.size and arr.view(_host.uint8).max() > 1:
             raise _bad(path, f"tensor {name!r} has dtype BOOL but holds bytes other than 0 and 1")
-        arrays[name] = arr if dtype.isnative else arr.astype(dtype.newbyteorder("="))
-    return arrays
+        if not (arr.flags.writeable and arr.flags.c_contiguous and arr.dtype.isnative):
+            arrays[name] = _host.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("="))
+    return arrays, meta
 
 
 def _structure(text, path):

@@ -12,6 +12,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import minigrad as mg
 from minigrad import nn, serialization
@@ -290,6 +292,20 @@ def _rewrite_header(blob, edit):
     return len(head).to_bytes(8, "little") + head + blob[8 + n:]
 
 
+def _duplicate_key(blob, key):
+    """The header with `key`'s entry written twice, the first copy a decoy the library would drop (JSON
+    libraries, the safetensors package's included, keep the last of two equal keys)."""
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8:8 + n])
+    parent = header["__metadata__"] if key == "minigrad" else header
+    decoy = '"x"' if key == "minigrad" else '{"dtype":"F32","shape":[0],"data_offsets":[0,0]}'
+    text = json.dumps(header)
+    entry = json.dumps(parent[key])
+    assert text.count(f'"{key}": {entry}') == 1
+    head = text.replace(f'"{key}": {entry}', f'"{key}": {decoy}, "{key}": {entry}').encode()
+    return len(head).to_bytes(8, "little") + head + blob[8 + n:]
+
+
 def _bad_files(good):
     n = int.from_bytes(good[:8], "little")
     return {
@@ -300,19 +316,21 @@ def _bad_files(good):
         "npy_zip": (b"PK\x03\x04" + bytes(40), "zip archive"),
         "huge_header_length": ((10 ** 12).to_bytes(8, "little") + good[8:], "header length field"),
         "truncated_header": (good[: 8 + n // 2], "header length field"),
-        "truncated_data": (good[:-5], "outside the"),
-        "extra_bytes": (good + b"\0" * 8, "cover 40 bytes but the file holds 48"),
+        "truncated_data": (good[:-5], "not fully covered"),
+        "extra_bytes": (good + b"\0" * 8, "not fully covered"),
         "bad_json": (good[:8] + b"{" + b"x" * (n - 1) + good[8 + n:], "not valid JSON"),
         "bad_utf8": (good[:8] + b"\xff" * n + good[8 + n:], "not valid JSON"),
-        "json_list": ((2).to_bytes(8, "little") + b"[]", "expected an object"),
-        "offsets_out_of_range": (_rewrite_header(good, lambda h: h["w"].update(data_offsets=[0, 4000])),
-                                 "outside the"),
-        "wrong_byte_count": (_rewrite_header(good, lambda h: h["w"].update(shape=[2, 2])), "needs 16 bytes"),
-        "overlap": (_rewrite_header(good, lambda h: h["b"].update(data_offsets=[0, 16])), "back to back"),
-        "unknown_dtype": (_rewrite_header(good, lambda h: h["w"].update(dtype="BF16")), "'BF16'"),
-        "bad_shape": (_rewrite_header(good, lambda h: h["w"].update(shape=[2, -3])), "non-negative ints"),
+        "json_list": ((2).to_bytes(8, "little") + b"[]", "invalid JSON in header"),
+        "offsets_out_of_range": (_rewrite_header(good, lambda h: h["w"].update(data_offsets=[16, 4000])),
+                                 "invalid shape, data type, or offset"),
+        "wrong_byte_count": (_rewrite_header(good, lambda h: h["w"].update(shape=[2, 2])), "invalid shape"),
+        "overlap": (_rewrite_header(good, lambda h: h["w"].update(data_offsets=[8, 32])), "invalid offset"),
+        "unknown_dtype": (_rewrite_header(good, lambda h: h["w"].update(dtype="BF16", shape=[12])), "bfloat16"),
+        "bad_shape": (_rewrite_header(good, lambda h: h["w"].update(shape=[2, -3])), "invalid value: integer `-3`"),
         "bad_metadata": (_rewrite_header(good, lambda h: h.update(__metadata__={"minigrad": 5})),
-                         "strings to strings"),
+                         "expected a string"),
+        "duplicate_tensor": (_duplicate_key(good, "w"), "duplicate key 'w'"),
+        "duplicate_metadata": (_duplicate_key(good, "minigrad"), "duplicate key 'minigrad'"),
         "bad_structure": (_rewrite_header(good, lambda h: h["__metadata__"].update(minigrad="{oops")),
                           "structure in __metadata__ is not valid JSON"),
         "dangling_name": (_rewrite_header(good, lambda h: h["__metadata__"].update(minigrad=h["__metadata__"]
@@ -369,3 +387,88 @@ def test_missing_file_is_file_not_found_naming_path(tmp_path):
     path = tmp_path / "nope.safetensors"
     with pytest.raises(FileNotFoundError, match="nope.safetensors"):
         mg.load(path)
+
+
+# ----------------------------------------------------------------------------- older files, permissions, fuzzing
+
+def test_checkpoint_written_by_the_hand_written_writer_still_loads():
+    # tests/data/checkpoint_v1.safetensors was written by minigrad's own safetensors writer (before the
+    # move onto the safetensors package, commit abad315); such files are standard safetensors
+    back = mg.load(os.path.join(os.path.dirname(__file__), "data", "checkpoint_v1.safetensors"))
+    w = np.arange(6, dtype=np.float32).reshape(2, 3)
+    _same_bits(back["model"]["w"], mg.tensor(w))
+    _same_bits(back["model"]["b"], mg.tensor(np.array([0.5, -1.5])))
+    assert back["opt"]["tied"] is back["model"]["w"]
+    assert back["opt"]["names"] == ("w", "b") and back["opt"]["steps"] == 7 and back["opt"]["lr"] == 0.01
+    _same_bits(back["opt"]["mask"], np.array([True, False, True]))
+    _same_bits(back["opt"]["ids"], np.array([[1, -2]], dtype=np.int64))
+    assert back["opt"]["none"] is None and back["note"].startswith("written by minigrad")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_save_over_an_existing_file_keeps_its_permission_bits(tmp_path):
+    path = tmp_path / "private.safetensors"
+    mg.save({"w": np.zeros(3)}, path)
+    for mode in (0o600, 0o640, 0o444):
+        os.chmod(path, mode)
+        mg.save({"w": np.ones(3)}, path)
+        assert os.stat(path).st_mode & 0o7777 == mode
+        np.testing.assert_array_equal(mg.load(path)["w"], np.ones(3))
+    fresh = tmp_path / "fresh.safetensors"                            # a new file: the umask decides
+    old = os.umask(0o027)
+    try:
+        mg.save({"w": np.zeros(1)}, fresh)
+    finally:
+        os.umask(old)
+    assert os.stat(fresh).st_mode & 0o777 == 0o640
+
+
+def test_loaded_arrays_are_writable_host_arrays(tmp_path):
+    mg.save({"t": mg.tensor(np.arange(4.0)), "a": np.arange(3)}, tmp_path / "w.st")
+    back = mg.load(tmp_path / "w.st")
+    back["t"].data[0] = 9.0
+    back["a"][0] = 9
+    assert back["t"].numpy()[0] == 9.0 and back["a"][0] == 9
+
+
+_FUZZ_BASE = []
+
+
+def _fuzz_base(tmp_path_factory):
+    if not _FUZZ_BASE:
+        _FUZZ_BASE.append(_good_bytes(tmp_path_factory.mktemp("fuzz_base")))
+    return _FUZZ_BASE[0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_fuzzed_files_raise_only_checkpoint_error(tmp_path_factory, data):
+    good = _fuzz_base(tmp_path_factory)
+    n = int.from_bytes(good[:8], "little")
+    kind = data.draw(st.sampled_from(["random", "flip", "header_text", "truncate", "splice"]))
+    if kind == "random":
+        blob = data.draw(st.binary(max_size=400))
+    elif kind == "flip":                                            # change a few bytes anywhere
+        blob = bytearray(good)
+        for _ in range(data.draw(st.integers(1, 4))):
+            i = data.draw(st.integers(0, len(blob) - 1))
+            blob[i] = data.draw(st.integers(0, 255))
+        blob = bytes(blob)
+    elif kind == "header_text":                                    # change characters of the JSON header
+        head = bytearray(good[8:8 + n])
+        for _ in range(data.draw(st.integers(1, 3))):
+            i = data.draw(st.integers(0, len(head) - 1))
+            head[i] = ord(data.draw(st.sampled_from('{}[]",:0123456789-eE.tfnu\\ x')))
+        keep = data.draw(st.booleans())                            # the length field right or as it was
+        blob = (len(head) if keep else n).to_bytes(8, "little") + bytes(head) + good[8 + n:]
+    elif kind == "truncate":
+        blob = good[:data.draw(st.integers(0, len(good) - 1))]
+    else:                                                          # a random header in front of the data
+        head = data.draw(st.text(max_size=120)).encode("utf-8", "surrogatepass")
+        blob = len(head).to_bytes(8, "little") + head + good[8 + n:]
+    path = tmp_path_factory.mktemp("fuzz") / "f.st"
+    path.write_bytes(blob)
+    try:
+        mg.load(path)
+    except mg.CheckpointError as e:
+        assert str(path) in str(e)
