@@ -101,6 +101,11 @@ CONSTRUCTOR_CASES = {
     "embedding_num_str": (lambda: nn.Embedding("10", 4), TypeError, ["Embedding", "num_embeddings", "int"]),
     "dropout_p_str": (lambda: nn.Dropout("0.5"), TypeError, ["Dropout", "p", "float", "'0.5'"]),
     "dropout_p_negative": (lambda: nn.Dropout(-0.1), ValueError, ["Dropout", "p", "[0, 1)"]),
+    "gru_bias_str": (lambda: nn.GRU(3, 4, bias="no"), TypeError, ["GRU", "bias", "True or False", "'no'"]),
+    "lstm_bidirectional_2": (lambda: nn.LSTM(3, 4, bidirectional=2), TypeError, ["LSTM", "bidirectional"]),
+    "rnn_batch_first_none": (lambda: nn.RNN(3, 4, batch_first=None), TypeError, ["RNN", "batch_first", "None"]),
+    "cell_fused_str": (lambda: nn.LSTMCell(3, 4, fused="yes"), TypeError, ["LSTMCell", "fused", "True or False"]),
+    "linear_bias_str": (lambda: nn.Linear(3, 4, bias="False"), TypeError, ["Linear", "bias", "True or False"]),
 }
 
 
@@ -116,6 +121,7 @@ def test_numpy_integers_and_floats_are_accepted():
     assert type(lstm.hidden_size) is int
     assert nn.Linear(np.int64(3), 2).weight.shape == (2, 3)
     assert nn.Dropout(0).p == 0.0
+    assert nn.GRU(3, 4, bias=np.bool_(False), bidirectional=1).bias is False
 
 
 # ----------------------------------------------------------------------------- edge sizes
@@ -133,6 +139,12 @@ EDGE_CASES = {
                             ["GRU", "at least one step"]),
     "lengths_wrong_count": (lambda: nn.GRU(3, 4)(z(5, 0, 3), lengths=[1]), ValueError,
                             ["GRU", "lengths", "0 integers"]),
+    "layer_h0_dtype": (lambda: nn.GRU(3, 4)(z(5, 2, 3), mg.zeros(1, 2, 4, dtype=mg.float64)), TypeError,
+                       ["GRU", "initial state", "float32", "float64"]),
+    "layer_h0_array": (lambda: nn.RNN(3, 4)(z(5, 2, 3), np.zeros((1, 2, 4))), TypeError,
+                       ["RNN", "initial state", "one tensor h0", "(1, 2, 4)", "ndarray"]),
+    "lstm_hx_3_list": (lambda: nn.LSTM(3, 4)(z(5, 2, 3), [z(1, 2, 4)] * 3), TypeError,
+                       ["LSTM", "tuple of 2 tensors (h0, c0)", "list of 3"]),
     "batch_0_h0_wrong": (lambda: nn.GRU(3, 4)(z(5, 0, 3), z(1, 2, 4)), ValueError,
                          ["GRU", "initial state of shape (1, 0, 4)"]),
 }
@@ -254,10 +266,12 @@ def trained(cls=optim.Adam, **kwargs):
 
 def edited(edit, cls=optim.Adam, **kwargs):
     """The state dict of a trained `cls`, changed by `edit`, loaded into a fresh `cls`."""
-    params, opt = trained(cls, **kwargs)
-    sd = opt.state_dict()
-    edit(sd)
-    return lambda: cls(params, lr=0.1, **kwargs).load_state_dict(sd)
+    def load():
+        params, opt = trained(cls, **kwargs)
+        sd = opt.state_dict()
+        edit(sd)
+        cls(params, lr=0.1, **kwargs).load_state_dict(sd)
+    return load
 
 
 def other_class(sd):

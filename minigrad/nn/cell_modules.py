@@ -9,7 +9,7 @@ from .. import factories
 from ..tensor import Tensor
 from . import init
 from .cells import ElmanCell, GRUGatedCell, LSTMGatedCell
-from .module import Module, check_int, init_parameters
+from .module import Module, check_bool, check_int, init_parameters
 from .parameter import Parameter
 
 
@@ -21,6 +21,7 @@ class CellModule(Module):
         name = type(self).__name__
         input_size = check_int(name, "input_size", input_size)
         hidden_size = check_int(name, "hidden_size", hidden_size)
+        bias, fused = check_bool(name, "bias", bias), check_bool(name, "fused", fused)
         self.cell, self.input_size, self.hidden_size, self.bias, self.fused = cell, input_size, hidden_size, bias, fused
         for name, shape in cell.parameter_shapes(input_size, hidden_size, bias).items():
             setattr(self, name, Parameter(factories.zeros(shape, device=device, dtype=dtype)))

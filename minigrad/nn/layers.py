@@ -8,7 +8,7 @@ from .. import backend, factories
 from ..tensor import Tensor
 from . import functional as F
 from . import init
-from .module import Module, check_int, check_probability, init_parameters
+from .module import Module, check_bool, check_int, check_probability, init_parameters
 from .parameter import Parameter
 
 
@@ -20,6 +20,7 @@ class Linear(Module):
         super().__init__()
         in_features = check_int("Linear", "in_features", in_features, 0)
         out_features = check_int("Linear", "out_features", out_features, 0)
+        bias = check_bool("Linear", "bias", bias)
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(factories.zeros(out_features, in_features, device=device, dtype=dtype))
         self.register_parameter("bias", Parameter(factories.zeros(out_features, device=device, dtype=dtype))

@@ -197,6 +197,14 @@ def check_probability(owner: str, arg: str, value: Any) -> float:
     return float(value)
 
 
+def check_bool(owner: str, arg: str, value: Any) -> bool:
+    """`value` as a bool (True/False, 0/1 or a NumPy bool), or a TypeError naming `owner` and `arg`."""
+    is_flag = isinstance(value, numbers.Integral) or getattr(getattr(value, "dtype", None), "kind", None) == "b"
+    if not is_flag or value not in (0, 1):
+        raise TypeError(f"{owner}: {arg} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
 def init_parameters(params, fill) -> None:
     """Run the initializer `fill(t)` on each parameter; half-precision ones are drawn in float32 and rounded
     (the generators draw float32/float64 only), so `dtype=float16` works in module constructors."""

@@ -14,7 +14,7 @@ from ..tensor import Tensor
 from . import functional as F
 from . import init
 from .cells import Cell, ElmanCell, GRUGatedCell, LSTMGatedCell
-from .module import Module, check_int, check_probability, init_parameters
+from .module import Module, check_bool, check_int, check_probability, init_parameters
 from .parameter import Parameter
 
 
@@ -56,6 +56,10 @@ class Recurrent(Module):
         hidden_size = check_int(name, "hidden_size", hidden_size)
         num_layers = check_int(name, "num_layers", num_layers)
         dropout = check_probability(name, "dropout", dropout)
+        bias, batch_first, bidirectional, fused, unroll = (
+            check_bool(name, arg, value) for arg, value in (("bias", bias), ("batch_first", batch_first),
+                                                            ("bidirectional", bidirectional), ("fused", fused),
+                                                            ("unroll", unroll)))
         self.cell = cell
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, dropout
@@ -88,7 +92,7 @@ class Recurrent(Module):
         if T == 0:
             raise ValueError(f"{name}: expected a sequence of at least one step, got input of shape {x.shape}")
         D = 2 if self.bidirectional else 1
-        initial = self._initial_states(hx, B, D)
+        initial = self._initial_states(hx, B, D, x)
         mask = self._mask(lengths, T, B, x)
         if mask is not None:
             x = ops.where(mask, x, 0.0)     # padding never reaches the math (NaN padding would leak into grads)
@@ -126,15 +130,18 @@ class Recurrent(Module):
             masks = None if mask is None else [mask[t] for t in range(x.shape[0])]
             return unrolled(self.cell, x, state, w, reverse, masks, self.fused)
 
-    def _initial_states(self, hx, B, D):
+    def _initial_states(self, hx, B, D, x):
         """Per (layer, direction): the initial state tuple (None means zeros), from hx of shape (L*D, B, H)."""
         n, k = self.num_layers * D, self.cell.state_size
         if hx is None:
             return [None] * n
         name = type(self).__name__
         if k > 1 and (not isinstance(hx, (tuple, list)) or len(hx) != k):
-            raise TypeError(f"{name}: the initial state must be a tuple of {k} tensors (h0, c0), "
-                            f"got {type(hx).__name__}")
+            got = f"a {type(hx).__name__} of {len(hx)}" if isinstance(hx, (tuple, list)) else type(hx).__name__
+            raise TypeError(f"{name}: the initial state must be a tuple of {k} tensors (h0, c0), got {got}")
+        if k == 1 and not isinstance(hx, Tensor):
+            raise TypeError(f"{name}: the initial state must be one tensor h0 of shape "
+                            f"{(n, B, self.hidden_size)}, got {type(hx).__name__}")
         parts = tuple(hx) if k > 1 else (hx,)
         expected = (n, B, self.hidden_size)
         for p in parts:
@@ -142,6 +149,9 @@ class Recurrent(Module):
                 got = p.shape if isinstance(p, Tensor) else type(p).__name__
                 raise ValueError(f"{name}: expected initial state of shape {expected} "
                                  f"(num_layers*directions, batch, hidden_size), got {got}")
+            if p.dtype != x.dtype or p.device != x.device:
+                raise TypeError(f"{name}: the initial state must have the input's dtype and device ({x.dtype} "
+                                f"on {x.device}), got {p.dtype} on {p.device}")
         unbound = [p.unbind(0) for p in parts]
         return [tuple(u[i] for u in unbound) for i in range(n)]
 
