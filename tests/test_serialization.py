@@ -445,7 +445,7 @@ def _fuzz_base(tmp_path_factory):
 def test_fuzzed_files_raise_only_checkpoint_error(tmp_path_factory, data):
     good = _fuzz_base(tmp_path_factory)
     n = int.from_bytes(good[:8], "little")
-    kind = data.draw(st.sampled_from(["random", "flip", "header_text", "truncate", "splice"]))
+    kind = data.draw(st.sampled_from(["random", "flip", "header_text", "truncate", "splice", "entry"]))
     if kind == "random":
         blob = data.draw(st.binary(max_size=400))
     elif kind == "flip":                                            # change a few bytes anywhere
@@ -463,6 +463,21 @@ def test_fuzzed_files_raise_only_checkpoint_error(tmp_path_factory, data):
         blob = (len(head) if keep else n).to_bytes(8, "little") + bytes(head) + good[8 + n:]
     elif kind == "truncate":
         blob = good[:data.draw(st.integers(0, len(good) - 1))]
+    elif kind == "entry":                                          # a tensor entry with other dtype/shape/offsets
+        name = data.draw(st.sampled_from(["w", "b"]))
+        field = data.draw(st.sampled_from(["dtype", "shape", "data_offsets"]))
+        sizes = {"BF16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "C64": 8, "F32": 4, "U8": 1, "BOOL": 1, "": 1, "f32": 4}
+        value = {"dtype": st.sampled_from(sorted(sizes)),
+                 "shape": st.lists(st.integers(-2, 2**40), max_size=3),
+                 "data_offsets": st.lists(st.integers(-1, 2**64), max_size=3)}[field]
+        drawn = data.draw(value)
+
+        def edit(h):
+            h[name][field] = drawn
+            if field == "dtype":                                    # the byte count fits the new dtype
+                begin, end = h[name]["data_offsets"]
+                h[name]["shape"] = [(end - begin) // sizes[drawn]]
+        blob = _rewrite_header(good, edit)
     else:                                                          # a random header in front of the data
         head = data.draw(st.text(max_size=120)).encode("utf-8", "surrogatepass")
         blob = len(head).to_bytes(8, "little") + head + good[8 + n:]
