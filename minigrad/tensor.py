@@ -267,7 +267,13 @@ def as_array(data: Any, dtype: backend.DType | str | None = None, device: str | 
         if dtype is not None and arr.dtype != dtype:
             return arr.astype(dtype)
         return arr.copy() if copy and arr is data else arr
-    host = backend.host_array(data, dtype)
+    try:
+        host = backend.host_array(data, dtype)
+    except ValueError as e:
+        if "inhomogeneous" not in str(e) and "sequence" not in str(e):
+            raise
+        raise ValueError(f"tensor: nested lists must be rectangular (every row of one length, tensors of one "
+                         f"shape), got {type(data).__name__} of ragged rows") from None
     return backend.to_device(host, "cpu" if device is None else device)
 
 

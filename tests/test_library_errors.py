@@ -230,6 +230,8 @@ TENSOR_CASES = {
     "python_complex": (lambda: mg.tensor([1 + 2j]), TypeError, ["tensor"]),
     "string_dtype": (lambda: mg.tensor([1.0], dtype=str), TypeError, ["tensor", "dtype", "float, int, bool"]),
     "complex_dtype": (lambda: mg.tensor([1.0], dtype="complex64"), TypeError, ["tensor", "dtype", "complex64"]),
+    "ragged_list": (lambda: mg.tensor([[1, 2], [3]]), ValueError, ["tensor", "rectangular"]),
+    "ragged_tensors": (lambda: mg.tensor([mg.zeros(2), mg.zeros(3)]), ValueError, ["tensor", "one shape"]),
     "unbind_0d": (lambda: mg.tensor(1.0).unbind(0), ValueError, ["Unbind", "0-d", "shape ()"]),
 }
 
