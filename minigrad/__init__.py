@@ -1,5 +1,5 @@
 """minigrad: a small, readable autograd framework over NumPy (CPU) and CuPy (GPU), built for RNNs."""
-from .backend import (bool_, cuda_is_available, default_dtype as get_default_dtype, float32, float64,
+from .backend import (bool_, cuda_is_available, default_dtype as get_default_dtype, float16, float32, float64,
                       get_rng_state, int64, manual_seed, set_default_dtype, set_rng_state)
 from .tensor import Tensor
 from .autograd import (Function, annotate, current_meta, current_scope, detect_anomaly, enable_grad, is_grad_enabled,

@@ -13,6 +13,7 @@ import numpy
 Array = Any                       # a numpy.ndarray on "cpu", a cupy.ndarray on "cuda" (for type hints)
 DType = numpy.dtype
 
+float16 = numpy.dtype("float16")
 float32 = numpy.dtype("float32")
 float64 = numpy.dtype("float64")
 int64 = numpy.dtype("int64")

@@ -185,7 +185,7 @@ def test_linear_and_embedding_with_size_0_work():
 
 # ----------------------------------------------------------------------------- float16 in constructors
 
-@pytest.mark.parametrize("dtype", [np.float16, "float16", np.dtype("float16")], ids=["numpy", "name", "dtype"])
+@pytest.mark.parametrize("dtype", [mg.float16, np.float16, "float16"], ids=["mg", "numpy", "name"])
 @pytest.mark.parametrize("make", [
     lambda d: nn.LSTM(3, 4, dtype=d), lambda d: nn.GRU(3, 4, num_layers=2, dtype=d),
     lambda d: nn.RNNCell(3, 4, dtype=d), lambda d: nn.LSTMCell(3, 4, dtype=d),
