@@ -1,6 +1,9 @@
 """Graphviz rendering: `draw_graph` (a graphviz.Digraph, shown inline by Jupyter) and `render` (a file)."""
+import collections
 import math
 import os
+import subprocess
+import sys
 import warnings
 
 import graphviz
@@ -12,6 +15,9 @@ from .view import build_view
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
 RANKDIRS = ("LR", "TB", "BT", "RL")
 LONG = 300                                         # time steps: past this, draw_graph suggests max_steps
+NODE_BUDGET = 1500                                 # units + edges: past this, draw_graph elides steps or refuses
+MAX_FAN = 150                                      # edges on one unit: past this dot crawls, draw_graph refuses
+DOT_TIMEOUT = 120.0                                # seconds dot may run before render gives up
 BIG = 400                                          # units: past this, dot's iterations are bounded
 BUS_MIN = 3                                        # a unit feeding this many steps gets a bus
 STEPS = (Frame("row", "<steps>", "", None),)       # the cluster that holds time steps of the top level
@@ -45,8 +51,11 @@ EDGE_STYLE = {
 
 
 def draw_graph(root, module=None, detail="op", rolled=False, grads=False, max_steps=None, rankdir="LR",
-               names=None):
-    """The graph behind `root` as a graphviz.Digraph (see viz/__init__.py for the options)."""
+               names=None, node_budget=NODE_BUDGET):
+    """The graph behind `root` as a graphviz.Digraph (see viz/__init__.py for the options).
+
+    node_budget: past this many nodes, the middle steps are elided (with a warning) when max_steps is None,
+    and a ValueError asks for a smaller max_steps otherwise; None: no limit."""
     if rankdir not in RANKDIRS:
         raise ValueError(f"viz: rankdir must be one of {RANKDIRS}, got {rankdir!r}")
     graph = capture(root, module, names, grads=grads)
@@ -56,22 +65,71 @@ def draw_graph(root, module=None, detail="op", rolled=False, grads=False, max_st
                            "keep the gradient of every intermediate tensor)")
     view = build_view(graph, detail, rolled, max_steps)
     steps = max((len(order) for order in view.steps.values()), default=0)
+    size = _size(view)
+    if node_budget is not None and size > node_budget and max_steps is None and steps > 3 and not rolled:
+        k = max(1, int(node_budget * steps / size) // 2 - 1)
+        full, view = size, build_view(graph, detail, rolled, k)
+        steps, size = max((len(order) for order in view.steps.values()), default=0), _size(view)
+        if size <= node_budget and _fan(view) <= MAX_FAN:
+            warnings.warn(f"viz: {full} nodes and edges is over the budget of {node_budget}; drawing the first and "
+                          f"last {k} steps only (choose with max_steps / --max-steps)", stacklevel=2)
+    fan = _fan(view)
+    if node_budget is not None and (size > node_budget or fan > MAX_FAN):
+        raise ValueError(f"viz: too big for Graphviz ({size} nodes and edges, up to {fan} edges on one node; budget "
+                         f"{node_budget} and {MAX_FAN}); use --detail cell with --max-steps, or fewer --steps")
     if steps > LONG:
         warnings.warn(f"viz: drawing {steps} time steps; Graphviz may take a minute. Pass max_steps=k to keep "
                       "the first and last k steps and elide the rest.", stacklevel=2)
     return to_digraph(view, grads, rankdir)
 
 
-def render(root, path, **options):
-    """Draw the graph behind `root` into `path`; the extension picks the format (.png .svg .pdf .dot)."""
+def render(root, path, timeout=DOT_TIMEOUT, **options):
+    """Draw the graph behind `root` into `path`; the extension picks the format (.png .svg .pdf .dot).
+
+    timeout: seconds Graphviz's dot may run (RuntimeError past it; dot is killed, and dies with this process)."""
     ext = os.path.splitext(str(path))[1].lower()
     if ext not in FORMATS:
         raise ValueError(f"viz: cannot tell the format from {str(path)!r}; use one of {sorted(FORMATS)}")
     dot = draw_graph(root, **options)
-    data = dot.source.encode() if FORMATS[ext] == "dot" else dot.pipe(format=FORMATS[ext])
+    data = dot.source.encode() if FORMATS[ext] == "dot" else run_dot(dot.source, FORMATS[ext], timeout)
     with open(path, "wb") as f:
         f.write(data)
     return path
+
+
+def _fan(view):
+    """The most edges on one unit."""
+    return max(collections.Counter([e.src for e in view.edges] + [e.dst for e in view.edges]).values(), default=0)
+
+
+def _size(view):
+    return len(view.units) + len(view.edges)
+
+
+def run_dot(source, fmt, timeout=DOT_TIMEOUT):
+    """dot -T<fmt> on `source` -> bytes, killed after `timeout` seconds (and, on Linux, when this process dies)."""
+    try:
+        done = subprocess.run(["dot", f"-T{fmt}"], input=source.encode(), capture_output=True, timeout=timeout,
+                              preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+    except FileNotFoundError:
+        raise RuntimeError("viz: Graphviz's `dot` is not installed (apt install graphviz / brew install "
+                           "graphviz), or write a .dot file") from None
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"viz: dot took more than {timeout:g} s and was stopped; draw fewer steps "
+                           "(--max-steps) or --detail cell") from None
+    if done.returncode:
+        err = done.stderr.decode(errors="replace").strip().splitlines()
+        raise RuntimeError(f"viz: dot failed (exit {done.returncode}): {err[-1] if err else 'no message'}")
+    return done.stdout
+
+
+def _die_with_parent():
+    import ctypes
+    import signal
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)        # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def to_digraph(view, grads=False, rankdir="LR"):

@@ -3,8 +3,9 @@ import argparse
 import os
 import sys
 
-
 from ..cells import CELLS
+from ..cli import (UsageError, check_device, check_out_dir, device, fraction, nonneg_float, nonneg_int,
+                   positive_float, positive_int, run)
 from .train import TrainConfig, TrainingDiverged, train
 
 
@@ -15,46 +16,107 @@ def build_parser():
     t = sub.add_parser("train", help="train on a text file; checkpoints and metrics.jsonl go to --out DIR")
     t.add_argument("--data", default=None, help="a UTF-8 text file (default: the bundled Tiny Shakespeare)")
     t.add_argument("--cell", choices=tuple(CELLS), default="lstm")
-    t.add_argument("--layers", type=int, default=2)
-    t.add_argument("--hidden", type=int, default=128)
-    t.add_argument("--embed", type=int, default=128, help="embedding size; 0 feeds one-hot characters")
-    t.add_argument("--seq-len", type=int, default=50, help="BPTT window length T")
-    t.add_argument("--batch", type=int, default=50, help="parallel streams B")
-    t.add_argument("--steps", type=int, default=None, help="total steps (default 2000 unless --minutes)")
-    t.add_argument("--minutes", type=float, default=None, help="stop after this much wall time")
+    t.add_argument("--layers", type=positive_int, default=2)
+    t.add_argument("--hidden", type=positive_int, default=128)
+    t.add_argument("--embed", type=nonneg_int, default=128, help="embedding size; 0 feeds one-hot characters")
+    t.add_argument("--seq-len", type=positive_int, default=50, help="BPTT window length T")
+    t.add_argument("--batch", type=positive_int, default=50, help="parallel streams B")
+    t.add_argument("--steps", type=positive_int, default=None, help="total steps (default 2000 unless --minutes)")
+    t.add_argument("--minutes", type=positive_float, default=None, help="stop after this much wall time")
     t.add_argument("--optimizer", choices=("adam", "adagrad", "rmsprop", "sgd"), default="adam")
-    t.add_argument("--lr", type=float, default=None, help="learning rate (default: adam/rmsprop 2e-3, "
+    t.add_argument("--lr", type=positive_float, default=None, help="learning rate (default: adam/rmsprop 2e-3, "
                                                           "adagrad 0.1, sgd 1.0)")
-    t.add_argument("--clip", type=float, default=5.0, help="max gradient norm (0: no clipping)")
-    t.add_argument("--dropout", type=float, default=0.0)
+    t.add_argument("--clip", type=nonneg_float, default=5.0,
+                   help="max gradient norm; 0 switches clipping off (default 5)")
+    t.add_argument("--dropout", type=fraction, default=0.0)
     t.add_argument("--unroll", action="store_true",
                    help="the teaching path: one graph node per time step, as the pictures draw it (default: the "
                         "speed path, one node per layer and direction; both train the same model and checkpoint)")
-    t.add_argument("--val-every", type=int, default=200, help="validate and checkpoint every K steps")
-    t.add_argument("--val-fraction", type=float, default=0.1, help="the final part of the text kept for validation")
-    t.add_argument("--device", default="cpu", help="cpu or cuda")
+    t.add_argument("--val-every", type=positive_int, default=200, help="validate and checkpoint every K steps")
+    t.add_argument("--val-fraction", type=fraction, default=0.1,
+                   help="the final part of the text kept for validation, in [0, 1); 0: no validation, no best.ckpt")
+    t.add_argument("--device", type=device, default="cpu", help="cpu or cuda")
     t.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", required=True, help="folder for last.ckpt, best.ckpt and metrics.jsonl")
     t.add_argument("--resume", action="store_true",
-                   help="go on from DIR/last.ckpt exactly (its settings; only --steps/--minutes/--device apply)")
+                   help="go on from DIR/last.ckpt exactly, with its settings: only --steps/--minutes/--device "
+                        "may change; any other flag that differs from the checkpoint is refused")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     s = sub.add_parser("sample", help="generate text from a checkpoint")
     s.add_argument("--checkpoint", required=True, help="a training --out DIR (uses best.ckpt) or a .ckpt file")
-    s.add_argument("--length", type=int, default=500)
-    s.add_argument("--temperature", type=float, default=0.8,
+    s.add_argument("--length", type=positive_int, default=500, help="characters to generate")
+    s.add_argument("--temperature", type=nonneg_float, default=0.8,
                    help="divides the logits: <1 sharper, 0 = argmax (greedy), >1 flatter")
-    s.add_argument("--top-k", type=int, default=None, help="sample among the k likeliest characters only")
+    s.add_argument("--top-k", type=positive_int, default=None, help="sample among the k likeliest characters only")
     s.add_argument("--prime", default=None, help="text to start from (default: a newline)")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--device", default="cpu")
+    s.add_argument("--device", type=device, default="cpu", help="cpu or cuda")
     return p
 
 
+RESUMABLE = ("steps", "minutes", "device", "out", "resume", "no_progress")     # may differ from the checkpoint
+
+
+def given_flags(parser, argv):
+    """The dests of the train options written out in argv (not taken from their defaults)."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["train"]
+    tokens = [t.split("=", 1)[0] for t in argv]
+    return {a.dest for a in sub._actions if any(o in tokens for o in a.option_strings)}
+
+
+def check_data(path):
+    """--data must be a UTF-8 text file of at least 2 characters (UsageError otherwise)."""
+    if path is None:
+        return
+    if not os.path.exists(path):
+        raise UsageError(f"--data {path}: no such file")
+    if os.path.isdir(path):
+        raise UsageError(f"--data {path}: is a folder; give a UTF-8 text file")
+    with open(path, "rb") as f:
+        raw = f.read()
+    if b"\0" in raw:
+        raise UsageError(f"--data {path}: a binary file; give a UTF-8 text file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UsageError(f"--data {path}: not UTF-8 text (byte {e.start}); convert it to UTF-8") from None
+    if len(text) < 2:
+        raise UsageError(f"--data {path}: holds {len(text)} character(s); a language model needs more text")
+
+
+def check_resume(args, given):
+    """The checkpoint to resume from must exist, and flags given must agree with its settings."""
+    from .train import LAST, load_checkpoint
+    path = os.path.join(args.out, LAST)
+    if not os.path.isfile(path):
+        raise UsageError(f"--resume: no {path} to go on from; train without --resume first")
+    saved = load_checkpoint(path)["config"]
+    conflicts = []
+    for dest in sorted(given - set(RESUMABLE)):
+        new, old = getattr(args, dest), saved.get(dest)
+        if dest == "data" and new is not None and old is not None:
+            same = os.path.abspath(new) == os.path.abspath(old)
+        else:
+            same = new == old
+        if not same:
+            conflicts.append(f"--{dest.replace('_', '-')} {new} (checkpoint: {old})")
+    if conflicts:
+        raise UsageError("--resume: flags contradict the checkpoint: " + "; ".join(conflicts)
+                         + " (only --steps/--minutes/--device may change)")
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_device(args.device)
     if args.command == "train":
+        check_data(args.data)
+        check_out_dir(args.out)
+        if args.resume:
+            check_resume(args, given_flags(parser, argv))
         cfg = TrainConfig(data=args.data, cell=args.cell, layers=args.layers, hidden=args.hidden, embed=args.embed,
                           dropout=args.dropout, unroll=args.unroll, seq_len=args.seq_len, batch=args.batch,
                           steps=args.steps, minutes=args.minutes, optimizer=args.optimizer, lr=args.lr, clip=args.clip,
@@ -70,10 +132,16 @@ def main(argv=None):
             return 130
         return 0
     from .sample import load_model, sample
+    if not os.path.exists(args.checkpoint):
+        raise UsageError(f"--checkpoint {args.checkpoint}: no such file or folder")
     model, vocab = load_model(args.checkpoint, args.device)
+    if args.prime:
+        unknown = sorted(set(args.prime) - set(vocab.index))
+        if unknown:
+            raise UsageError(f"--prime: characters not in the model's vocabulary: {''.join(unknown)!r}")
     print(sample(model, vocab, args.length, args.temperature, args.top_k, args.prime, args.seed))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

@@ -22,11 +22,54 @@ def load_model(checkpoint, device="cpu", unroll=True):
 
     unroll: the path the loaded model runs on, whichever one trained it (the weights are the same)."""
     ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
+    check_model_config(ckpt)
     model = CharLM(**ckpt["model_config"], unroll=unroll)
     model.load_state_dict(ckpt["model"])
     dtype = next(iter(ckpt["model"].values())).dtype
     model.to(device, dtype=dtype)
     return model.eval(), Vocab(ckpt["vocab"])
+
+
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+LIMITS = {"vocab_size": 1 << 20, "hidden": 1 << 14, "layers": 64, "embed": 1 << 14}
+
+
+def expected_shapes(config):
+    """{name: shape} of CharLM(**config)'s state dict, computed without building it."""
+    V, H, L, E, G = (config["vocab_size"], config["hidden"], config["layers"], config["embed"],
+                     GATES[config["cell"]])
+    shapes = {"decoder.weight": (V, H), "decoder.bias": (V,)}
+    if E:
+        shapes["embedding.weight"] = (V, E)
+    for k in range(L):
+        shapes.update({f"rnn.weight_ih_l{k}": (G * H, (E or V) if k == 0 else H), f"rnn.weight_hh_l{k}": (G * H, H),
+                       f"rnn.bias_ih_l{k}": (G * H,), f"rnn.bias_hh_l{k}": (G * H,)})
+    return shapes
+
+
+def check_model_config(ckpt):
+    """ValueError unless the checkpoint's model_config is sane and matches its tensors' shapes and vocabulary;
+    runs before any model is built, so a crafted file cannot make loading allocate more than it holds."""
+    config, weights, vocab = ckpt.get("model_config"), ckpt.get("model"), ckpt.get("vocab")
+    bad = "checkpoint: "
+    if not isinstance(config, dict) or not isinstance(weights, dict) or not isinstance(vocab, str):
+        raise ValueError(bad + "model_config, model and vocab are missing or malformed")
+    if set(config) != {"vocab_size", "cell", "hidden", "layers", "embed", "dropout"} or config["cell"] not in GATES:
+        raise ValueError(bad + f"unexpected model_config {config!r}")
+    for key, top in LIMITS.items():
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not (key == "embed" and value == 0 or
+                                                                         1 <= value <= top):
+            raise ValueError(bad + f"model_config {key}={value!r} is out of range [1, {top}]")
+    if not isinstance(config["dropout"], (int, float)) or not 0 <= config["dropout"] < 1:
+        raise ValueError(bad + f"model_config dropout={config['dropout']!r} is not in [0, 1)")
+    if len(vocab) != config["vocab_size"]:
+        raise ValueError(bad + f"vocabulary of {len(vocab)} characters, model_config says {config['vocab_size']}")
+    want = expected_shapes(config)
+    have = {k: tuple(getattr(v, "shape", ())) for k, v in weights.items()}
+    if have != want:
+        diff = sorted(set(have) ^ set(want)) or [k for k in sorted(want) if have[k] != want[k]]
+        raise ValueError(bad + f"tensors do not match model_config (first: {diff[0]})")
 
 
 def next_char_distribution(logits, temperature=1.0, top_k=None):

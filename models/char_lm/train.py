@@ -112,6 +112,9 @@ def train(cfg, resume=False, log=print):
     train_batches = Batches(train_ids, cfg.batch, cfg.seq_len)
     val_batches = Batches(val_ids, min(cfg.batch, max(1, len(val_ids) // (cfg.seq_len + 1))), cfg.seq_len) \
         if len(val_ids) > 2 else None
+    if val_batches is None:
+        log(f"warning: no validation split ({len(val_ids)} val chars with --val-fraction {cfg.val_fraction}); "
+            f"no val loss is reported and {BEST} is not written")
     model, opt = build(cfg, len(vocab))
     params = list(model.parameters())
 
@@ -166,19 +169,23 @@ def train(cfg, resume=False, log=print):
             bar.update(1)
             bar.set_postfix(loss=f"{loss_value:.3f}", chars_s=f"{speed:,.0f}", refresh=False)
             if step % cfg.val_every == 0 or step == cfg.steps:
-                val_loss = evaluate(model, val_batches) if val_batches else loss_value
-                metrics.write(json.dumps({"step": step, "val_loss": val_loss, "time": round(elapsed, 3)}) + "\n")
+                if val_batches:
+                    val_loss = evaluate(model, val_batches)
+                    metrics.write(json.dumps({"step": step, "val_loss": val_loss, "time": round(elapsed, 3)}) + "\n")
+                    bar.write(f"step {step}: train {loss_value:.4f}, val {val_loss:.4f} nats/char")
+                else:
+                    bar.write(f"step {step}: train {loss_value:.4f} nats/char (no validation split)")
                 metrics.flush()
-                bar.write(f"step {step}: train {loss_value:.4f}, val {val_loss:.4f} nats/char")
-                if val_loss < best:
+                if val_loss is not None and val_loss < best:
                     best = val_loss
                     checkpoint(os.path.join(cfg.out, BEST))
                 checkpoint(os.path.join(cfg.out, LAST))
         bar.close()
         if step % cfg.val_every and step != cfg.steps:       # stopped by the clock between validations
-            val_loss = evaluate(model, val_batches) if val_batches else val_loss
-            metrics.write(json.dumps({"step": step, "val_loss": val_loss,
-                                      "time": round(time.perf_counter() - start, 3)}) + "\n")
+            if val_batches:
+                val_loss = evaluate(model, val_batches)
+                metrics.write(json.dumps({"step": step, "val_loss": val_loss,
+                                          "time": round(time.perf_counter() - start, 3)}) + "\n")
             if val_loss is not None and val_loss < best:
                 best = val_loss
                 checkpoint(os.path.join(cfg.out, BEST))

@@ -105,7 +105,10 @@ def run_task(task, cell="lstm", T=None, steps=None, batch=None, hidden=128, lr=1
     if task not in DEFAULTS:
         raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
     d = DEFAULTS[task]
-    T, steps, batch = T or d["T"], steps or d["steps"], batch or d["batch"]
+    T, steps, batch = (d[k] if v is None else v for k, v in (("T", T), ("steps", steps), ("batch", batch)))
+    for name, value in (("T", T), ("steps", steps), ("batch", batch), ("eval_every", eval_every)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"run_task: {name} must be an int >= 1, got {value!r}")
     mg.manual_seed(seed)
     rng, eval_rng = np.random.default_rng(seed), np.random.default_rng([seed, 1])
     model = build_model(task, cell, hidden, forget_bias, embed, unroll=unroll)
