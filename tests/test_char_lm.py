@@ -306,3 +306,16 @@ def test_sampling_is_seeded_builds_no_graph_and_restores_mode(corpus, tmp_path):
     greedy = sample(model, vocab, length=40, temperature=0.0, prime="the", seed=5)
     assert greedy == sample(model, vocab, length=40, temperature=0.0, prime="the", seed=9)
     assert "the" in greedy[3:] or "at" in greedy[3:]              # learned the corpus' words, not noise
+
+
+def test_sample_checks_model_config_against_shapes_before_building(monkeypatch):
+    sampling = importlib.import_module("models.char_lm.sample")
+    model = CharLM(5, "gru", hidden=3, layers=2, embed=2)
+    ckpt = {"model": model.state_dict(), "model_config": model.config(), "vocab": "abcde"}
+    sampling.check_model_config(ckpt)                                   # the real thing passes
+    monkeypatch.setattr(sampling, "CharLM", lambda *a, **k: pytest.fail("built before the check"))
+    for change, match in (({"hidden": 10 ** 9}, "out of range"), ({"hidden": 4}, "do not match"),
+                          ({"layers": 3}, "do not match"), ({"cell": "lstm"}, "do not match"),
+                          ({"vocab_size": 6}, "vocabulary")):
+        with pytest.raises(ValueError, match=match):
+            sampling.load_model({**ckpt, "model_config": {**ckpt["model_config"], **change}})

@@ -210,3 +210,9 @@ def test_help_describes_unroll(capsys):
         parse_args(["--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--unroll" in text and "teaching path" in text and "default: the speed path" in text
+
+
+@pytest.mark.parametrize("name", ["T", "steps", "batch", "eval_every"])
+def test_run_task_rejects_zero_instead_of_the_default(name):
+    with pytest.raises(ValueError, match=name):
+        models.tasks.train.run_task("copy", **{name: 0}, log=lambda *a: None)

@@ -738,3 +738,27 @@ def test_rolled_fine_lstm_outputs_come_from_h_of_the_representative_step():
                     and any(clusters[c] == "rnn" for c in v["cluster"])}       # each direction's outputs
     into_stack = {a for a, b, _ in edges if b in layer_stacks and a in op_nodes(nodes)}
     assert len(h_makers) == 2 and into_stack == h_makers
+
+
+def test_node_budget_elides_with_a_warning_or_refuses():
+    model, loss, names = demo.build("lstm", layers=1, steps=120, fused=True)
+    with pytest.warns(UserWarning, match="budget"):
+        dot = viz.draw_graph(loss, model, detail="cell", names=names, node_budget=300)
+    assert "steps" in dot.source
+    model, loss, names = demo.build("lstm", layers=1, steps=60, fused=False)
+    with pytest.raises(ValueError, match="--detail cell"):
+        viz.draw_graph(loss, model, detail="op", names=names, max_steps=2, node_budget=300)
+
+
+def test_render_stops_dot_past_its_time_limit(tmp_path, monkeypatch):
+    import importlib
+    import subprocess
+
+    rendering = importlib.import_module("viz.render")
+
+    def slow(*a, **k):
+        raise subprocess.TimeoutExpired(a[0], k["timeout"])
+    monkeypatch.setattr(rendering.subprocess, "run", slow)
+    model, loss, names = demo.build("rnn", layers=1, steps=2)
+    with pytest.raises(RuntimeError, match="more than 0.5 s"):
+        rendering.render(loss, tmp_path / "a.png", timeout=0.5, module=model, names=names)
