@@ -62,6 +62,10 @@ def files(tmp_path_factory):
     for name, change in {"huge": {"hidden": 10 ** 9}, "mismatch": {"hidden": 8}}.items():
         paths[name] = str(d / f"{name}.ckpt")
         mg.save({**ckpt, "model_config": {**ckpt["model_config"], **change}}, paths[name])
+    paths["crafted"] = str(d / "crafted")
+    os.mkdir(paths["crafted"])
+    mg.save({**ckpt, "model_config": {**ckpt["model_config"], "hidden": 10 ** 9},
+             "config": {**ckpt["config"], "hidden": 10 ** 9}}, os.path.join(paths["crafted"], "last.ckpt"))
     return paths
 
 
@@ -112,10 +116,22 @@ def test_train_bad_out(files, out, named):
     check(cli("models.char_lm", "train", "--data", files["text"], *TINY, "--out", out.format(**files)), 2, named)
 
 
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes into read-only folders")
+def test_train_read_only_out_fails_at_start(files, tmp_path):
+    out = tmp_path / "ro"
+    out.mkdir()
+    out.chmod(0o500)
+    try:
+        check(cli("models.char_lm", "train", "--data", files["text"], *TINY, "--out", str(out)), 2, "not writable")
+    finally:
+        out.chmod(0o700)
+
+
 @pytest.mark.parametrize("out,extra,status,named", [
     ("{folder}", [], 2, "--resume"),                        # no last.ckpt
     ("{garbage}", [], 1, "error"),
     ("{foreign}", [], 1, "not a char-LM checkpoint"),
+    ("{crafted}", [], 1, "hidden"),
     ("{run}", ["--hidden", "8"], 2, "--hidden 8"),
     ("{run}", ["--cell", "gru", "--layers", "3"], 2, "--layers 3"),
     ("{run}", ["--data", "{latin1}"], 2, "--data"),         # checked first: not UTF-8

@@ -92,7 +92,13 @@ def check_resume(args, given):
     path = os.path.join(args.out, LAST)
     if not os.path.isfile(path):
         raise UsageError(f"--resume: no {path} to go on from; train without --resume first")
-    saved = load_checkpoint(path)["config"]
+    from .sample import check_model_config
+    ckpt = load_checkpoint(path)
+    check_model_config(ckpt)                      # sane sizes that match the tensors, before anything is built
+    saved, model_config = ckpt.get("config"), ckpt["model_config"]
+    if not isinstance(saved, dict) or any(saved.get(k) != model_config[k] for k in ("cell", "hidden", "layers",
+                                                                                   "embed")):
+        raise ValueError(f"{path}: the training config does not match the model in the checkpoint")
     conflicts = []
     for dest in sorted(given - set(RESUMABLE)):
         new, old = getattr(args, dest), saved.get(dest)
