@@ -746,8 +746,20 @@ def test_node_budget_elides_with_a_warning_or_refuses():
         dot = viz.draw_graph(loss, model, detail="cell", names=names, node_budget=300)
     assert "steps" in dot.source
     model, loss, names = demo.build("lstm", layers=1, steps=60, fused=False)
+    viz.draw_graph(loss, model, detail="op", names=names, max_steps=2, node_budget=300)   # elided, it fits
     with pytest.raises(ValueError, match="--detail cell"):
-        viz.draw_graph(loss, model, detail="op", names=names, max_steps=2, node_budget=300)
+        viz.draw_graph(loss, model, detail="op", names=names, max_steps=2, node_budget=30)
+
+
+@pytest.mark.parametrize("detail", ["op", "cell"])
+def test_max_steps_makes_the_picture_independent_of_the_sequence_length(detail):
+    """Elision shrinks every detail level: with max_steps=2, 30 and 90 steps draw the same number of edges."""
+    sizes = []
+    for steps in (30, 90):
+        model, loss, names = demo.build("lstm", layers=2, steps=steps, fused=detail == "cell")
+        view = viz.build_view(viz.capture(loss, module=model, names=names), detail=detail, max_steps=2)
+        sizes.append((len(view.units), len(view.edges)))
+    assert sizes[0] == sizes[1]
 
 
 def test_render_stops_dot_past_its_time_limit(tmp_path, monkeypatch):

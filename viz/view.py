@@ -245,6 +245,9 @@ def _add_edges(view, graph, where, unit_of, steps):
                 label = names[tkey] + ("" if rolled else str(s.t).translate(SUBSCRIPT))
             elif graph.ops[tn.op].n_out > 1 and units[src].kind == "op":
                 label = _piece_label(graph, where, tn, steps, rolled)
+            if kind == "elided":                         # what flows into or out of the elided steps:
+                view.add_edge(src, dst, kind)              # one edge stands for every tensor
+                continue
             if recurrent and rolled:
                 delay = view.add_unit(Unit(f"delay:{src}:{names[tkey]}", "delay", "delay\n1 step", view.frames[s.group],
                                            f"{names[tkey]} waits one time step"))
