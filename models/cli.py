@@ -26,44 +26,25 @@ def _number(kind, text):
     return value
 
 
-def positive_int(text):
-    value = _number(int, text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+def _checked(kind, ok, rule):
+    """An argparse type: a number of `kind` for which ok(value) holds, else the error 'must be {rule}'."""
+    def parse(text):
+        value = _number(kind, text)
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {value}")
+        return value
+    return parse
 
 
-def nonneg_int(text):
-    value = _number(int, text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+positive_int = _checked(int, lambda v: v >= 1, ">= 1")
+nonneg_int = _checked(int, lambda v: v >= 0, ">= 0")
+positive_float = _checked(float, lambda v: v > 0, "> 0")
+nonneg_float = _checked(float, lambda v: v >= 0, ">= 0")
+fraction = _checked(float, lambda v: 0 <= v < 1, "in [0, 1)")          # a probability
 
 
 def finite_float(text):
     return _number(float, text)
-
-
-def positive_float(text):
-    value = _number(float, text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
-
-
-def nonneg_float(text):
-    value = _number(float, text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def fraction(text):
-    """A probability in [0, 1)."""
-    value = _number(float, text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
-    return value
 
 
 def device(text):
