@@ -190,9 +190,15 @@ def generator(device: str) -> Any:
     return gen
 
 
+def _drawn_dtype(dtype: DType) -> DType:
+    """The generators draw float32 and float64 only: half precision is drawn in float32 and rounded."""
+    dtype = as_dtype(dtype)
+    return float32 if dtype.itemsize < 4 else dtype
+
+
 def random_normal(shape: Tuple[int, ...], dtype: DType, device: str) -> Array:
     """Standard normal samples from the generator of `device`."""
-    return generator(device).standard_normal(shape, dtype=dtype)
+    return generator(device).standard_normal(shape, dtype=_drawn_dtype(dtype)).astype(dtype, copy=False)
 
 
 def random_uniform(shape: Tuple[int, ...], dtype: DType, device: str, low: float = 0.0,
@@ -200,13 +206,13 @@ def random_uniform(shape: Tuple[int, ...], dtype: DType, device: str, low: float
     """Uniform samples in [low, high) from the generator of `device`."""
     gen = generator(device)
     if normalize_device(device) == "cpu":
-        u = gen.random(shape, dtype=dtype)
+        u = gen.random(shape, dtype=_drawn_dtype(dtype))
     else:
-        u = gen.random_sample(shape, dtype=dtype)
+        u = gen.random_sample(shape, dtype=_drawn_dtype(dtype))
     if low != 0.0 or high != 1.0:
         u *= (high - low)
         u += low
-    return u
+    return u.astype(dtype, copy=False)
 
 
 def random_integers(low: int, high: int, shape: Tuple[int, ...], device: str) -> Array:

@@ -9,7 +9,7 @@ from .. import factories
 from ..tensor import Tensor
 from . import init
 from .cells import ElmanCell, GRUGatedCell, LSTMGatedCell
-from .module import Module, check_bool, check_int, init_parameters
+from .module import Module, check_bool, check_int
 from .parameter import Parameter
 
 
@@ -29,7 +29,8 @@ class CellModule(Module):
             if not bias:
                 self.register_parameter(name, None)
         bound = 1 / math.sqrt(hidden_size)
-        init_parameters(self.parameters(), lambda p: init.uniform_(p, -bound, bound))
+        for p in self.parameters():
+            init.uniform_(p, -bound, bound)
 
     def forward(self, x: Tensor, state=None):
         """-> the new state: h' (a tensor) for one-tensor states, else the tuple (h', c', ...)."""

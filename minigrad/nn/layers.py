@@ -8,7 +8,7 @@ from .. import backend, factories
 from ..tensor import Tensor
 from . import functional as F
 from . import init
-from .module import Module, check_bool, check_int, check_probability, init_parameters
+from .module import Module, check_bool, check_int, check_probability
 from .parameter import Parameter
 
 
@@ -26,7 +26,8 @@ class Linear(Module):
         self.register_parameter("bias", Parameter(factories.zeros(out_features, device=device, dtype=dtype))
                                 if bias else None)
         bound = 1 / math.sqrt(in_features) if in_features else 0.0
-        init_parameters(self.parameters(), lambda p: init.uniform_(p, -bound, bound))
+        for p in self.parameters():
+            init.uniform_(p, -bound, bound)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight, self.bias)
@@ -45,7 +46,7 @@ class Embedding(Module):
         embedding_dim = check_int("Embedding", "embedding_dim", embedding_dim, 0)
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.weight = Parameter(factories.zeros(num_embeddings, embedding_dim, device=device, dtype=dtype))
-        init_parameters([self.weight], init.normal_)
+        init.normal_(self.weight)
 
     def forward(self, ids: Tensor | backend.Array | list) -> Tensor:
         return F.embedding(ids, self.weight)

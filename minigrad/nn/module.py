@@ -203,16 +203,3 @@ def check_bool(owner: str, arg: str, value: Any) -> bool:
     if not is_flag or value not in (0, 1):
         raise TypeError(f"{owner}: {arg} must be True or False, got {type(value).__name__} {value!r}")
     return bool(value)
-
-
-def init_parameters(params, fill) -> None:
-    """Run the initializer `fill(t)` on each parameter; half-precision ones are drawn in float32 and rounded
-    (the generators draw float32/float64 only), so `dtype=float16` works in module constructors."""
-    from .. import factories
-    for p in params:
-        if backend.is_floating(p.dtype) and p.dtype.itemsize < 4:
-            tmp = factories.zeros(p.shape, dtype=backend.float32, device=p.device)
-            fill(tmp)
-            p.data[...] = tmp.data.astype(p.dtype)
-        else:
-            fill(p)

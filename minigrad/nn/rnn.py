@@ -14,7 +14,7 @@ from ..tensor import Tensor
 from . import functional as F
 from . import init
 from .cells import Cell, ElmanCell, GRUGatedCell, LSTMGatedCell
-from .module import Module, check_bool, check_int, check_probability, init_parameters
+from .module import Module, check_bool, check_int, check_probability
 from .parameter import Parameter
 
 
@@ -72,7 +72,8 @@ class Recurrent(Module):
                     weight = factories.zeros(shape, device=device, dtype=dtype)
                     setattr(self, f"{kind}_l{layer}{suffix}", Parameter(weight))
         bound = 1 / math.sqrt(hidden_size)
-        init_parameters(self.parameters(), lambda p: init.uniform_(p, -bound, bound))
+        for p in self.parameters():
+            init.uniform_(p, -bound, bound)
 
     def weights(self, layer: int, reverse: bool = False) -> dict:
         """The weights of one layer-direction by the cell's names: {'weight_ih': ..., 'bias_hh': None, ...}."""
