@@ -45,13 +45,12 @@ class CellModule(Module):
         if unbatched:
             x = x.unsqueeze(0)
         if state is None:
-            zeros = factories.zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
-            state = (zeros,) * k
+            state = self.cell.zero_state(x, self.hidden_size)
         else:
             state = tuple(state) if k > 1 else (state,)
             state = tuple(s.unsqueeze(0) for s in state) if unbatched else state
         w = {name: getattr(self, name) for name in self.cell.parameter_names()}
-        step = self.cell.fused_step if self.fused and self.cell.fused_step is not None else self.cell.step
+        step, _ = self.cell.step_for(self.fused)
         new = step(self.cell.project(x, w), state, w)
         if unbatched:
             new = tuple(s.squeeze(0) for s in new)

@@ -15,6 +15,7 @@ Conventions (PyTorch's): gates i, f, g, o (LSTM) and r, z, n (GRU).
 """
 from __future__ import annotations
 
+from .. import factories
 from ..ops import rnn_cells, rnn_layers
 from ..tensor import Tensor
 from . import functional as F
@@ -53,6 +54,15 @@ class Cell:
         if b_ih is not None and b_hh is not None and self.fold_bias_hh:
             b_ih = b_ih + b_hh
         return F.linear(x, w["weight_ih"], b_ih)
+
+    def step_for(self, fused: bool):
+        """(the step to run, its granularity): `fused_step` when asked for and the cell has one, else `step`."""
+        return (self.fused_step, "fused") if fused and self.fused_step is not None else (self.step, "ops")
+
+    def zero_state(self, x: Tensor, hidden_size: int) -> State:
+        """The state before the first step: zeros (B, H) in x's dtype and device, one per state tensor."""
+        zeros = factories.zeros(x.shape[-2], hidden_size, dtype=x.dtype, device=x.device)
+        return (zeros,) * self.state_size
 
     def step(self, xw: Tensor, state: State, w: dict[str, Tensor | None]) -> State:
         raise NotImplementedError(f"{type(self).__name__}: a cell must define step(xw, state, w) -> new state")

@@ -24,9 +24,8 @@ def unrolled(cell: Cell, x: Tensor, state: tuple, w: dict, reverse: bool = False
 
     state: a tuple of (B, H) tensors. masks: per step a (B, 1) boolean array, False where the step is
     padding: those rows keep their state. Every node made here is annotated with its time step."""
-    use_fused = fused and cell.fused_step is not None
-    step = cell.fused_step if use_fused else cell.step
-    with annotate(granularity="fused" if use_fused else "ops"):
+    step, granularity = cell.step_for(fused)
+    with annotate(granularity=granularity):
         xw = cell.project(x, w).unbind(0)                  # the input projection of all steps: one matmul
         outputs = [None] * len(xw)
         for t in (range(len(xw) - 1, -1, -1) if reverse else range(len(xw))):
@@ -126,8 +125,7 @@ class Recurrent(Module):
                 with annotate(granularity="layer"):
                     return self.cell.layer(x, state, w, reverse, mask)
             if state is None:
-                zeros = factories.zeros(x.shape[1], self.hidden_size, dtype=x.dtype, device=x.device)
-                state = (zeros,) * self.cell.state_size
+                state = self.cell.zero_state(x, self.hidden_size)
             masks = None if mask is None else [mask[t] for t in range(x.shape[0])]
             return unrolled(self.cell, x, state, w, reverse, masks, self.fused)
 
