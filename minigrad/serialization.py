@@ -280,7 +280,7 @@ def _read_arrays(path, first):
         with safetensors.safe_open(path, framework="numpy") as f:
             meta = f.metadata()
             arrays = {name: f.get_tensor(name) for name in f.keys()}
-    except Exception as e:   # SafetensorError for a bad layout; TypeError/KeyError for a dtype NumPy lacks (BF16)
+    except (safetensors.SafetensorError, TypeError, KeyError) as e:   # TypeError/KeyError: a dtype NumPy lacks (BF16)
         what = str(e) if isinstance(e, safetensors.SafetensorError) else f"unsupported tensor dtype ({e})"
         raise _bad(path, what + _foreign_hint(first)) from None
     for name, arr in arrays.items():

@@ -10,7 +10,7 @@ import time
 import warnings
 
 import minigrad as mg
-from models.cli import check_out_file, positive_float, positive_int, run
+from minigrad.cli import check_out_file, nonneg_int, positive_float, positive_int, run
 
 from . import demo
 from .capture import retain_grads
@@ -22,10 +22,11 @@ GRADFLOW_FORMATS = (".png", ".svg", ".pdf")
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m viz", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, prog="python -m viz", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="{render,gradflow}")
 
-    p = commands.add_parser("render", help="draw an unrolled (or rolled) RNN/LSTM/GRU with random weights",
+    p = commands.add_parser("render", allow_abbrev=False,
+                            help="draw an unrolled (or rolled) RNN/LSTM/GRU with random weights",
                             description="Build a small network with random weights, run one forward and "
                                         "backward pass and draw its graph. The file extension picks the "
                                         f"format: {', '.join(sorted(FORMATS))}.")
@@ -42,17 +43,17 @@ def main(argv=None):
     p.add_argument("--dot-timeout", type=positive_float, default=DOT_TIMEOUT, metavar="S",
                    help=f"seconds Graphviz may take before it is stopped (default {DOT_TIMEOUT:g})")
     p.add_argument("--rankdir", choices=("LR", "TB"), default="LR", help="the direction time runs")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--out", required=True, metavar="FILE", help="output file: .png .svg .pdf or .dot")
 
-    g = commands.add_parser("gradflow", help="plot ||dL/dh_t|| against t for RNN, LSTM and GRU",
+    g = commands.add_parser("gradflow", allow_abbrev=False, help="plot ||dL/dh_t|| against t for RNN, LSTM and GRU",
                             description="Random networks read one long random sequence; the loss looks at "
                                         "the last step only, so the plot shows how much gradient reaches "
                                         "each earlier step.")
     g.add_argument("--cells", default="rnn,lstm,gru", help="comma-separated, from rnn,lstm,gru")
     g.add_argument("--steps", type=positive_int, default=100, metavar="T")
     g.add_argument("--hidden", type=positive_int, default=32)
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=nonneg_int, default=0)
     g.add_argument("--out", required=True, metavar="FILE", help="image file (.png, .svg, .pdf)")
 
     args = parser.parse_args(argv)
@@ -63,8 +64,6 @@ def main(argv=None):
 
 
 def _render(parser, args):
-    if args.layers < 1 or args.steps < 1:
-        parser.error("--layers and --steps must be at least 1")
     if not any(args.out.lower().endswith(ext) for ext in FORMATS):
         parser.error(f"--out must end in one of {', '.join(sorted(FORMATS))}")
     check_out_file(args.out)

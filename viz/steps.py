@@ -4,8 +4,9 @@ A recurrent layer annotates the nodes it makes with `module` (the layer's scope 
 `direction`, `cell` and `granularity`, and the nodes of a time step also with `t` (see `mg.annotate`).
 Nodes with the same (module, layer, direction) form a group; those with the same `t` form one step.
 A loop of your own takes part by annotating its steps, `with mg.annotate(t=t): ...`; without a `module`
-fact its group sits where its nodes' scopes meet. Scope names are compared, never read: the clusters
-are titled from the facts ('layer 0 (reverse)', 't = 3'), so renaming the loop's scopes changes nothing.
+fact its group sits where its nodes' scopes meet. Layers and steps are never parsed out of scope names:
+their clusters are titled from the facts ('layer 0 (reverse)', 't = 3'), so renaming the loop's scopes
+changes nothing (module clusters show the module's scope name as it is).
 """
 from collections import namedtuple
 

@@ -1,7 +1,8 @@
 """What to draw: a captured Graph reduced to units (boxes), clusters and edges for one choice of options.
 
 Where an op sits comes from the facts the recurrent loop recorded on it (viz.steps): its group (module,
-layer, direction) and its time step t. Scope names are never read.
+layer, direction) and its time step t; layers and steps are never parsed out of scope names (module clusters
+show the scope names as they are).
 - detail='cell' collapses each step's ops into one 'cell' unit named from the `cell` fact ('LSTM cell');
   detail='op' keeps one unit per op. A layer run as one node (granularity 'layer', `unroll=False`) is one
   'layer' unit at either detail.

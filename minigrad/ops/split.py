@@ -43,8 +43,8 @@ class Split(Function):
 
     def forward(self, x):
         if x.ndim == 0:
-            raise op_error(ValueError, "Unbind", "cannot unbind a 0-d tensor (expected at least 1 dimension, "
-                                                 "got shape ())")
+            raise op_error(ValueError, "Split", "cannot split a 0-d tensor (expected at least 1 dimension, "
+                                                "got shape ())")
         try:
             self.axis_ = backend.normalize_axis(self.axis, x.ndim)[0]
         except (ValueError, TypeError) as e:

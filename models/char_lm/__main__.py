@@ -4,16 +4,17 @@ import os
 import sys
 
 from ..cells import CELLS
-from ..cli import (UsageError, check_device, check_out_dir, device, fraction, nonneg_float, nonneg_int,
+from minigrad.cli import (UsageError, check_device, check_out_dir, device, fraction, nonneg_float, nonneg_int,
                    positive_float, positive_int, run)
 from .train import TrainConfig, TrainingDiverged, train
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m models.char_lm", description=__doc__.strip("`"))
+    p = argparse.ArgumentParser(allow_abbrev=False, prog="python -m models.char_lm", description=__doc__.strip("`"))
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train on a text file; checkpoints and metrics.jsonl go to --out DIR")
+    t = sub.add_parser("train", allow_abbrev=False,
+                       help="train on a text file; checkpoints and metrics.jsonl go to --out DIR")
     t.add_argument("--data", default=None, help="a UTF-8 text file (default: the bundled Tiny Shakespeare)")
     t.add_argument("--cell", choices=tuple(CELLS), default="lstm")
     t.add_argument("--layers", type=positive_int, default=2)
@@ -37,21 +38,21 @@ def build_parser():
                    help="the final part of the text kept for validation, in [0, 1); 0: no validation, no best.ckpt")
     t.add_argument("--device", type=device, default="cpu", help="cpu or cuda")
     t.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=nonneg_int, default=0)
     t.add_argument("--out", required=True, help="folder for last.ckpt, best.ckpt and metrics.jsonl")
     t.add_argument("--resume", action="store_true",
                    help="go on from DIR/last.ckpt exactly, with its settings: only --steps/--minutes/--device "
                         "may change; any other flag that differs from the checkpoint is refused")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    s = sub.add_parser("sample", help="generate text from a checkpoint")
+    s = sub.add_parser("sample", allow_abbrev=False, help="generate text from a checkpoint")
     s.add_argument("--checkpoint", required=True, help="a training --out DIR (uses best.ckpt) or a .ckpt file")
     s.add_argument("--length", type=positive_int, default=500, help="characters to generate")
     s.add_argument("--temperature", type=nonneg_float, default=0.8,
                    help="divides the logits: <1 sharper, 0 = argmax (greedy), >1 flatter")
     s.add_argument("--top-k", type=positive_int, default=None, help="sample among the k likeliest characters only")
     s.add_argument("--prime", default=None, help="text to start from (default: a newline)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=nonneg_int, default=0)
     s.add_argument("--device", type=device, default="cpu", help="cpu or cuda")
     return p
 

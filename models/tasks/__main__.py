@@ -3,13 +3,14 @@ import argparse
 import sys
 
 from ..cells import CELLS
-from ..cli import UsageError, check_out_file, finite_float, nonneg_float, nonneg_int, positive_float, positive_int, run
+from minigrad.cli import (UsageError, check_out_file, finite_float, nonneg_float, nonneg_int, positive_float,
+                          positive_int, run)
 from .data import ADDING_PLACEMENTS
 from .train import DEFAULTS, TASKS, run_task
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m models.tasks", description=__doc__.strip("`"))
+    p = argparse.ArgumentParser(allow_abbrev=False, prog="python -m models.tasks", description=__doc__.strip("`"))
     p.add_argument("task", choices=TASKS)
     p.add_argument("--cell", choices=tuple(CELLS), default="lstm")
     p.add_argument("--T", type=positive_int, default=None,
@@ -32,7 +33,7 @@ def parse_args(argv=None):
                         "the first 10 steps; the hardest)")
     p.add_argument("--eval-every", type=positive_int, default=100, help="print the windowed curve every K steps")
     p.add_argument("--stop-below", type=finite_float, default=None, help="stop once the windowed loss is below this")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=nonneg_int, default=0)
     p.add_argument("--out", default=None, help="write the curve as JSON lines to this file")
     return p.parse_args(argv)
 

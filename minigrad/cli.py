@@ -56,7 +56,7 @@ def device(text):
 def check_device(name, flag="--device"):
     """Fail early (UsageError) when `name` is cuda and CuPy or a GPU is missing."""
     if name == "cuda":
-        from minigrad import backend
+        from . import backend
         if not backend.cuda_is_available():
             raise UsageError(f"{flag} cuda: CuPy or a GPU is not available (pip install -e '.[gpu]'), "
                              f"use {flag} cpu")
@@ -90,7 +90,7 @@ def check_out_file(path, flag="--out"):
 
 def run(main, argv=None):
     """main(argv) -> exit status; expected errors become `error: ...` on stderr (2: usage, 1: failed work)."""
-    from minigrad.serialization import CheckpointError
+    from .serialization import CheckpointError
     try:
         return main(argv)
     except UsageError as e:
@@ -102,6 +102,10 @@ def run(main, argv=None):
         return 1
     except (CheckpointError, ValueError, TypeError, RuntimeError, FloatingPointError) as e:
         print(f"error: {_one_line(e)}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print("error: not enough memory for these sizes; try a smaller --hidden, --batch, --embed or --seq-len",
+              file=sys.stderr)
         return 1
 
 
