@@ -1,25 +1,20 @@
 """Adagrad: per-coordinate step sizes from the running sum of squared gradients."""
-from typing import Any, Dict, Iterable, Optional, Tuple
+from typing import Any, Dict, Iterable, Optional
 
 from .. import backend
 from ..backend import Array
 from .optimizer import Optimizer, effective_grad, is_nonnegative
 
 
-def adagrad_update(param: Array, grad: Array, state_sum: Array, work: Tuple[Array, Array], step: int, lr: float,
-                   lr_decay: float, weight_decay: float, eps: float, maximize: bool) -> None:
+def adagrad_update(param: Array, grad: Array, state_sum: Array, step: int, lr: float, lr_decay: float,
+                   weight_decay: float, eps: float, maximize: bool) -> None:
     """One Adagrad step, in place on `param` and `state_sum`:  g = grad + weight_decay * param;
     lr_t = lr / (1 + (step - 1) * lr_decay);  sum += g**2;  param -= lr_t * g / (sqrt(sum) + eps)."""
     xp = backend.array_module(param)
-    g_buf, tmp = work
-    g = effective_grad(param, grad, weight_decay, maximize, out=g_buf)
+    g = effective_grad(param, grad, weight_decay, maximize)
     clr = lr / (1 + (step - 1) * lr_decay)
-    state_sum += xp.multiply(g, g, out=tmp)
-    std = xp.sqrt(state_sum, out=tmp)
-    std += eps
-    direction = xp.divide(g, std, out=tmp)
-    direction *= clr
-    param -= direction
+    state_sum += g * g
+    param -= g / (xp.sqrt(state_sum) + eps) * clr
 
 
 class Adagrad(Optimizer):
@@ -43,6 +38,6 @@ class Adagrad(Optimizer):
     def _initial_value(self, name, group):
         return group["initial_accumulator_value"]
 
-    def _update(self, param, grad, state, group, work):
-        adagrad_update(param, grad, state["sum"], work, state["step"], group["lr"], group["lr_decay"],
+    def _update(self, param, grad, state, group):
+        adagrad_update(param, grad, state["sum"], state["step"], group["lr"], group["lr_decay"],
                        group["weight_decay"], group["eps"], group["maximize"])

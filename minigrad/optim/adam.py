@@ -8,27 +8,22 @@ from .optimizer import Optimizer, check_betas, effective_grad, is_nonnegative
 
 
 def adam_update(param: Array, grad: Array, exp_avg: Array, exp_avg_sq: Array, max_exp_avg_sq: Optional[Array],
-                work: Tuple[Array, Array], step: int, lr: float, beta1: float, beta2: float, eps: float,
+                step: int, lr: float, beta1: float, beta2: float, eps: float,
                 weight_decay: float, amsgrad: bool, maximize: bool) -> None:
     """One Adam step, in place on `param` and the moments (max_exp_avg_sq: None without amsgrad):
     g = grad + weight_decay * param;  m = beta1 * m + (1 - beta1) * g;  v = beta2 * v + (1 - beta2) * g**2;
     amsgrad: v = v_max = max(v_max, v);  param -= lr / (1 - beta1**step) * m / (sqrt(v / (1 - beta2**step)) + eps)."""
     xp = backend.array_module(param)
-    g_buf, tmp = work
-    g = effective_grad(param, grad, weight_decay, maximize, out=g_buf)
+    g = effective_grad(param, grad, weight_decay, maximize)
     exp_avg *= beta1
-    exp_avg += xp.multiply(g, 1 - beta1, out=tmp)
+    exp_avg += g * (1 - beta1)
     exp_avg_sq *= beta2
-    exp_avg_sq += xp.multiply(xp.multiply(g, g, out=tmp), 1 - beta2, out=tmp)
+    exp_avg_sq += g * g * (1 - beta2)
     second = exp_avg_sq
     if amsgrad:
         second = xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
-    denom = xp.sqrt(second, out=tmp)
-    denom /= math.sqrt(1 - beta2 ** step)
-    denom += eps
-    direction = xp.divide(exp_avg, denom, out=tmp)
-    direction *= lr / (1 - beta1 ** step)
-    param -= direction
+    denom = xp.sqrt(second) / math.sqrt(1 - beta2 ** step) + eps
+    param -= exp_avg / denom * (lr / (1 - beta1 ** step))
 
 
 class Adam(Optimizer):
@@ -49,8 +44,8 @@ class Adam(Optimizer):
     def _state_names(self, group):
         return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group["amsgrad"] else ())
 
-    def _update(self, param, grad, state, group, work):
+    def _update(self, param, grad, state, group):
         beta1, beta2 = group["betas"]
-        adam_update(param, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"), work,
+        adam_update(param, grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
                     state["step"], group["lr"], beta1, beta2, group["eps"], group["weight_decay"],
                     group["amsgrad"], group["maximize"])

@@ -5,11 +5,10 @@ base class which state arrays it keeps:
 
     _state_names(group)                        -> names of the state arrays, e.g. ("exp_avg", "exp_avg_sq")
     _initial_value(name, group)                -> the value a new state array is filled with (0.0)
-    _update(param, grad, state, group, work)   updates `param` and the arrays in `state` in place
+    _update(param, grad, state, group)         updates `param` and the arrays in `state` in place
 
 `step()` calls `_update` on each parameter's own array, as micrograd's `p.data -= lr * p.grad`: after a
-step `p.data` is the same array object as before, holding the new values. `work` is a pair of scratch
-arrays shaped like the parameter (views into one buffer the optimizer reuses), so a step allocates nothing.
+step `p.data` is the same array object as before, holding the new values.
 """
 import math
 import numbers
@@ -28,7 +27,6 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.state = {}           # parameter -> {"step": int, name: array, ...}
         self.param_groups = []
-        self._work = {}           # (device, dtype) -> 1-D scratch buffer for the update rules (never saved)
         for group in _as_groups(params, type(self).__name__):
             self.add_param_group(group)
 
@@ -93,7 +91,7 @@ class Optimizer:
                 if p.grad is not None:
                     state = self._prepare_state(p, group)
                     state["step"] += 1
-                    self._update(p.data, p.grad.data, state, group, self._work_arrays(p.data))
+                    self._update(p.data, p.grad.data, state, group)
         return loss
 
     def _prepare_state(self, p, group):
@@ -114,22 +112,13 @@ class Optimizer:
                 st[name] = as_array(arr, data.dtype, backend.device_of(data))
         return st
 
-    def _work_arrays(self, like):
-        """Two scratch arrays shaped like `like`: views into one buffer per device and dtype, grown as needed."""
-        key = (backend.device_of(like), like.dtype)
-        n = like.size
-        buf = self._work.get(key)
-        if buf is None or buf.size < 2 * n:
-            buf = self._work[key] = backend.array_module(like).empty(2 * n, dtype=like.dtype)
-        return buf[:n].reshape(like.shape), buf[n:2 * n].reshape(like.shape)
-
     def _state_names(self, group):
         return ()
 
     def _initial_value(self, name, group):
         return 0.0
 
-    def _update(self, param, grad, state, group, work):
+    def _update(self, param, grad, state, group):
         raise NotImplementedError
 
     # ------------------------------------------------------------------ checkpoints
@@ -283,13 +272,11 @@ def _restore(value, p, key, name):
     return arr
 
 
-def effective_grad(param: Array, grad: Array, weight_decay: float, maximize: bool, out: Array) -> Array:
-    """g = (-grad if maximize else grad) + weight_decay * param, in `out`; `grad` itself when both are off."""
-    xp = backend.array_module(param)
+def effective_grad(param: Array, grad: Array, weight_decay: float, maximize: bool) -> Array:
+    """g = (-grad if maximize else grad) + weight_decay * param (a new array; `grad` is never written to)."""
     if weight_decay == 0:
-        return xp.negative(grad, out=out) if maximize else grad
-    xp.multiply(param, weight_decay, out=out)
-    return xp.subtract(out, grad, out=out) if maximize else xp.add(out, grad, out=out)
+        return -grad if maximize else grad
+    return param * weight_decay - grad if maximize else param * weight_decay + grad
 
 
 def check_betas(opt: Optimizer, group: Dict[str, Any]) -> None:

@@ -1,5 +1,5 @@
 """RMSprop: divide the gradient by a running root mean square of recent gradients."""
-from typing import Any, Dict, Iterable, Optional, Tuple
+from typing import Any, Dict, Iterable, Optional
 
 from .. import backend
 from ..backend import Array
@@ -7,32 +7,28 @@ from .optimizer import Optimizer, effective_grad, is_nonnegative
 
 
 def rmsprop_update(param: Array, grad: Array, square_avg: Array, grad_avg: Optional[Array], buf: Optional[Array],
-                   work: Tuple[Array, Array], lr: float, alpha: float, eps: float, weight_decay: float,
+                   lr: float, alpha: float, eps: float, weight_decay: float,
                    momentum: float, centered: bool, maximize: bool) -> None:
     """One RMSprop step, in place on `param` and the state arrays (grad_avg, buf: None when unused):
     g = grad + weight_decay * param;  v = alpha * v + (1 - alpha) * g**2;  centered: m = alpha * m + (1 - alpha) * g,
     v~ = v - m**2, else v~ = v;  d = g / (sqrt(v~) + eps);  momentum: b = momentum * b + d, param -= lr * b;
     else param -= lr * d."""
     xp = backend.array_module(param)
-    g_buf, tmp = work
-    g = effective_grad(param, grad, weight_decay, maximize, out=g_buf)
+    g = effective_grad(param, grad, weight_decay, maximize)
     square_avg *= alpha
-    square_avg += xp.multiply(xp.multiply(g, g, out=tmp), 1 - alpha, out=tmp)
+    square_avg += g * g * (1 - alpha)
     if centered:
         grad_avg *= alpha
-        grad_avg += xp.multiply(g, 1 - alpha, out=tmp)
-        avg = xp.sqrt(xp.subtract(square_avg, xp.multiply(grad_avg, grad_avg, out=tmp), out=tmp), out=tmp)
+        grad_avg += g * (1 - alpha)
+        avg = xp.sqrt(square_avg - grad_avg * grad_avg) + eps
     else:
-        avg = xp.sqrt(square_avg, out=tmp)
-    avg += eps
-    direction = xp.divide(g, avg, out=tmp)
+        avg = xp.sqrt(square_avg) + eps
+    direction = g / avg
     if momentum > 0:
         buf *= momentum
         buf += direction
-        direction = xp.multiply(buf, lr, out=tmp)
-    else:
-        direction *= lr
-    param -= direction
+        direction = buf
+    param -= direction * lr
 
 
 class RMSprop(Optimizer):
@@ -53,7 +49,7 @@ class RMSprop(Optimizer):
         return (("square_avg",) + (("momentum_buffer",) if group["momentum"] > 0 else ())
                 + (("grad_avg",) if group["centered"] else ()))
 
-    def _update(self, param, grad, state, group, work):
-        rmsprop_update(param, grad, state["square_avg"], state.get("grad_avg"), state.get("momentum_buffer"), work,
+    def _update(self, param, grad, state, group):
+        rmsprop_update(param, grad, state["square_avg"], state.get("grad_avg"), state.get("momentum_buffer"),
                        group["lr"], group["alpha"], group["eps"], group["weight_decay"], group["momentum"],
                        group["centered"], group["maximize"])

@@ -1,27 +1,24 @@
 """Stochastic gradient descent with optional momentum, dampening, Nesterov momentum and weight decay."""
-from typing import Any, Dict, Iterable, Optional, Tuple
+from typing import Any, Dict, Iterable, Optional
 
-from .. import backend
 from ..backend import Array
 from .optimizer import Optimizer, effective_grad, is_nonnegative
 
 
-def sgd_update(param: Array, grad: Array, buf: Optional[Array], work: Tuple[Array, Array], step: int, lr: float,
-               momentum: float, dampening: float, weight_decay: float, nesterov: bool, maximize: bool) -> None:
+def sgd_update(param: Array, grad: Array, buf: Optional[Array], step: int, lr: float, momentum: float,
+               dampening: float, weight_decay: float, nesterov: bool, maximize: bool) -> None:
     """One SGD step, in place on `param` and the momentum buffer `buf` (None without momentum):
     g = grad + weight_decay * param;  b = g (first step) or momentum * b + (1 - dampening) * g;
-    d = g + momentum * b (Nesterov) or b;  param -= lr * d.  `work`: two scratch arrays shaped like param."""
-    xp = backend.array_module(param)
-    g_buf, tmp = work
-    g = effective_grad(param, grad, weight_decay, maximize, out=g_buf)
+    d = g + momentum * b (Nesterov) or b;  param -= lr * d."""
+    g = effective_grad(param, grad, weight_decay, maximize)
     if momentum != 0:
         if step == 1:
-            xp.copyto(buf, g)
+            buf[...] = g
         else:
             buf *= momentum
-            buf += xp.multiply(g, 1 - dampening, out=tmp) if dampening != 0 else g
-        g = xp.add(g, xp.multiply(buf, momentum, out=tmp), out=tmp) if nesterov else buf
-    param -= xp.multiply(g, lr, out=tmp)
+            buf += g * (1 - dampening) if dampening != 0 else g
+        g = g + buf * momentum if nesterov else buf
+    param -= g * lr
 
 
 class SGD(Optimizer):
@@ -46,6 +43,6 @@ class SGD(Optimizer):
     def _state_names(self, group):
         return ("momentum_buffer",) if group["momentum"] != 0 else ()
 
-    def _update(self, param, grad, state, group, work):
-        sgd_update(param, grad, state.get("momentum_buffer"), work, state["step"], group["lr"], group["momentum"],
+    def _update(self, param, grad, state, group):
+        sgd_update(param, grad, state.get("momentum_buffer"), state["step"], group["lr"], group["momentum"],
                    group["dampening"], group["weight_decay"], group["nesterov"], group["maximize"])
