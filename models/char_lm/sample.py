@@ -12,6 +12,7 @@ import numpy as np
 
 import minigrad as mg
 
+from ..cells import CELLS
 from .data import Vocab
 from .model import CharLM
 from .train import load_checkpoint
@@ -30,20 +31,19 @@ def load_model(checkpoint, device="cpu", unroll=True):
     return model.eval(), Vocab(ckpt["vocab"])
 
 
-GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 LIMITS = {"vocab_size": 1 << 20, "hidden": 1 << 14, "layers": 64, "embed": 1 << 14}
 
 
 def expected_shapes(config):
     """{name: shape} of CharLM(**config)'s state dict, computed without building it."""
-    V, H, L, E, G = (config["vocab_size"], config["hidden"], config["layers"], config["embed"],
-                     GATES[config["cell"]])
+    V, H, L, E = config["vocab_size"], config["hidden"], config["layers"], config["embed"]
+    cell = CELLS[config["cell"]](1, 1).cell         # the layer's cell knows its weight layout
     shapes = {"decoder.weight": (V, H), "decoder.bias": (V,)}
     if E:
         shapes["embedding.weight"] = (V, E)
     for k in range(L):
-        shapes.update({f"rnn.weight_ih_l{k}": (G * H, (E or V) if k == 0 else H), f"rnn.weight_hh_l{k}": (G * H, H),
-                       f"rnn.bias_ih_l{k}": (G * H,), f"rnn.bias_hh_l{k}": (G * H,)})
+        for kind, shape in cell.parameter_shapes((E or V) if k == 0 else H, H).items():
+            shapes[f"rnn.{kind}_l{k}"] = shape
     return shapes
 
 
@@ -54,7 +54,7 @@ def check_model_config(ckpt):
     bad = "checkpoint: "
     if not isinstance(config, dict) or not isinstance(weights, dict) or not isinstance(vocab, str):
         raise ValueError(bad + "model_config, model and vocab are missing or malformed")
-    if set(config) != {"vocab_size", "cell", "hidden", "layers", "embed", "dropout"} or config["cell"] not in GATES:
+    if set(config) != {"vocab_size", "cell", "hidden", "layers", "embed", "dropout"} or config["cell"] not in CELLS:
         raise ValueError(bad + f"unexpected model_config {config!r}")
     for key, top in LIMITS.items():
         value = config[key]
