@@ -15,7 +15,7 @@ Scalar = int | float
 
 
 class Tensor:
-    __slots__ = ("data", "grad", "_requires_grad", "grad_fn", "_index", "_retains_grad", "__weakref__")
+    __slots__ = ("data", "grad", "_requires_grad", "grad_fn", "_index", "_retains_grad", "_hooks", "__weakref__")
     __array_ufunc__ = None        # `ndarray + Tensor` defers to Tensor.__radd__ instead of unwrapping
 
     def __init__(self, data: Any, dtype: backend.DType | str | None = None, device: str | None = None,
@@ -26,6 +26,7 @@ class Tensor:
         self.grad_fn = None       # the Function node that produced this tensor (None for leaves)
         self._index = 0           # which output of grad_fn this tensor is
         self._retains_grad = False
+        self._hooks = None        # a leaf's gradient hooks (a computed tensor's live on its grad_fn)
         self._requires_grad = False
         self.requires_grad = requires_grad
 
@@ -39,6 +40,7 @@ class Tensor:
         t.grad_fn = grad_fn
         t._index = index
         t._retains_grad = False
+        t._hooks = None
         return t
 
     # ------------------------------------------------------------------ attributes
@@ -100,9 +102,25 @@ class Tensor:
         return self.shape[0]
 
     # ------------------------------------------------------------------ autograd
-    def backward(self, grad: Tensor | backend.Array | None = None, retain_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into every leaf's .grad (backpropagation)."""
-        _autograd.backward(self, grad, retain_graph)
+    def backward(self, gradient: Tensor | backend.Array | None = None, retain_graph: bool | None = None,
+                 create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's .grad (backpropagation). With create_graph=True the
+        .grad tensors carry a graph of their own, so they can be differentiated again."""
+        _autograd.backward(self, gradient, retain_graph, create_graph)
+
+    def register_hook(self, hook: Any) -> Any:
+        """Call `hook(grad)` each time this tensor's gradient is computed; a tensor it returns replaces the
+        gradient. On a leaf it runs before .grad is accumulated. Returns a handle: `handle.remove()`."""
+        if not self._requires_grad:
+            raise RuntimeError(f"register_hook: the tensor (shape {self.shape}) does not require grad, so its "
+                               "gradient is never computed")
+        registry = self.grad_fn.output_hooks(self._index) if self.grad_fn is not None else self._leaf_hooks()
+        return _hooks.add_hook(registry, hook)
+
+    def _leaf_hooks(self) -> dict:
+        if self._hooks is None:
+            self._hooks = {}
+        return self._hooks
 
     def retain_grad(self) -> None:
         """Keep .grad on this non-leaf tensor after backward (as PyTorch's retain_grad)."""
@@ -302,4 +320,5 @@ def _unwrap(seq, dtypes):
 
 # Imported last: the ops and the engine both build on the Tensor class above.
 from . import autograd as _autograd  # noqa: E402
+from .autograd import hooks as _hooks  # noqa: E402
 from . import ops as _ops  # noqa: E402

@@ -142,14 +142,14 @@ def test_non_scalar_backward_needs_grad():
 def test_backward_with_explicit_grad(device):
     x = leaf([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], device)
     g = np.arange(6.0).reshape(2, 3)
-    (x * 3.0).backward(grad=mg.tensor(g, dtype=mg.float64, device=device), retain_graph=True)
+    (x * 3.0).backward(gradient=mg.tensor(g, dtype=mg.float64, device=device), retain_graph=True)
     np.testing.assert_allclose(x.grad.numpy(), 3 * g)
     x.grad = None
     y = x.exp()
     y.backward(mg.tensor(g, device=device).data)        # a raw array works too
     np.testing.assert_allclose(x.grad.numpy(), g * np.exp(x.numpy()))
     with pytest.raises(RuntimeError, match=r"shape \(3,\).*\(2, 3\)"):
-        (x * 1.0).backward(grad=mg.tensor([1.0, 2.0, 3.0], device=device))
+        (x * 1.0).backward(gradient=mg.tensor([1.0, 2.0, 3.0], device=device))
 
 
 def test_user_grad_array_is_never_aliased_into_dot_grad():

@@ -187,4 +187,4 @@ def test_other_misuse(x):
     raises(ValueError, lambda: x.item(), "item", "(2, 3)")
     raises(TypeError, lambda: len(mg.tensor(1.0)), "0-d")
     raises(ValueError, lambda: mg.zeros(-1), "shape", "(-1,)")
-    raises(RuntimeError, lambda: (x * 2).backward(grad=mg.randn(3)), "backward", "(3,)", "(2, 3)")
+    raises(RuntimeError, lambda: (x * 2).backward(gradient=mg.randn(3)), "backward", "(3,)", "(2, 3)")

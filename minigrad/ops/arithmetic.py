@@ -30,13 +30,14 @@ class Sub(Function):
 
 class Mul(Function):
     def forward(self, x, y):
-        self.x, self.y = x, y
+        self.save_for_backward(x, y)
         return x * y
 
     def backward(self, gy):
         # d(xy)/dx = y, d(xy)/dy = x
-        gx = sum_to(gy * self.y, self.x.shape) if self.needs_grad[0] else None
-        gy_ = sum_to(gy * self.x, self.y.shape) if self.needs_grad[1] else None
+        x, y = self.saved
+        gx = sum_to(gy * y, x.shape) if self.needs_grad[0] else None
+        gy_ = sum_to(gy * x, y.shape) if self.needs_grad[1] else None
         return gx, gy_
 
 

@@ -28,12 +28,14 @@ class Log(Function):
 
 class Tanh(Function):
     def forward(self, x):
-        self.y = array_module(x).tanh(x)
-        return self.y
+        y = array_module(x).tanh(x)
+        self.save_for_backward(y)
+        return y
 
     def backward(self, gy):
         # d tanh(x)/dx = 1 - tanh(x)^2
-        return gy * (1 - self.y * self.y)
+        y, = self.saved
+        return gy * (1 - y * y)
 
 
 def sigmoid(x: Array) -> Array:

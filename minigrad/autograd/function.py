@@ -1,26 +1,31 @@
-"""The autograd engine: Function (one graph node per op application) and backward().
+"""Function: one graph node per op application, and the switches every op call reads.
 
 Every op is a subclass of Function with `forward(*arrays)` and `backward(*grads)` side by side.
 Calling a Function on tensors runs forward on their arrays and, when gradients are wanted,
 records the call as a node: the op, its inputs, what forward saved, and the name scope.
-`backward()` orders the nodes without recursion (each node waits until all its consumers have
-sent their gradients), calls each node's backward once, and releases what it saved.
+The walk that calls the nodes' backward methods is in engine.py.
+
+One backward serves first and higher derivatives. Normally backward runs on arrays. When a
+backward must itself be differentiable (`create_graph=True`), the engine calls the same method
+with Tensor gradients, and `self.saved` hands back the saved inputs and outputs as Tensors
+linked to the graph, so every operation backward does is recorded as new graph nodes.
 """
 import functools
 import itertools
 import weakref
 from typing import Any, Callable, Sequence
 
-from . import backend
-from .tensor import Tensor
+from .. import backend
+from ..tensor import Tensor
 
 
 class _State:
     """Global switches read on every op call."""
-    __slots__ = ("grad_enabled", "scope", "meta", "anomaly")
+    __slots__ = ("grad_enabled", "scope", "meta", "anomaly", "differentiating")
 
     def __init__(self):
         self.grad_enabled = True
+        self.differentiating = False  # a backward with create_graph=True is running: `saved` gives Tensors
         self.scope = ()           # tuple of names, e.g. ("encoder", "lstm", "l0", "t=3")
         self.meta = None          # structured facts about the nodes being made, e.g. {"layer": 0, "t": 3}
         self.anomaly = False
@@ -162,12 +167,21 @@ class Function:
     """Base class of every differentiable op; an instance is one node of the graph.
 
     Subclasses define `forward(self, *arrays) -> array (or tuple of arrays)` and
-    `backward(self, *grads) -> one gradient (or None) per input`, saving on `self` what backward needs.
+    `backward(self, *grads) -> one gradient (or None) per input`. Inputs and outputs that backward
+    differentiates through are kept with `self.save_for_backward(...)` and read back as `self.saved`;
+    other things kept on `self` (shapes, masks, indices) are constants of the derivative.
     `self.needs_grad[i]` tells backward whether input i wants a gradient. A recorded node also carries
     `scope` (the names active when it was made), `meta` (the facts of `annotate`, or None) and `id`.
+
+    Higher derivatives: a backward written with operations that Tensors also have (operators, methods,
+    `namespace(gy)` for functions such as where/exp) is differentiated as it is. An op whose backward is
+    array code (a fused kernel) instead defines `decompose(*inputs) -> output(s)`: the same function in
+    plain ops, which the engine differentiates when a graph of the gradient is wanted.
     """
-    __slots__ = ("inputs", "needs_grad", "n_out", "scope", "meta", "id", "_retained", "_released", "__dict__",
-                 "__weakref__")
+    __slots__ = ("inputs", "needs_grad", "n_out", "scope", "meta", "id", "_retained", "_hooks", "_released",
+                 "__dict__", "__weakref__")
+    _saved = ()                    # what save_for_backward kept (a class default: most ops save nothing)
+    decompose = None               # optional: the op written in plain ops (for higher derivatives)
 
     @property
     def name(self) -> str:
@@ -177,6 +191,25 @@ class Function:
     def released(self) -> bool:
         """True once backward() has freed what this node saved (the graph behind it can't be walked)."""
         return self._released
+
+    def save_for_backward(self, *arrays: backend.Array) -> None:
+        """Keep inputs and outputs of forward that backward differentiates through (read back as `saved`)."""
+        self._saved = arrays
+
+    @property
+    def saved(self) -> tuple:
+        """What forward saved: arrays, or (while a create_graph backward runs) the same values as Tensors:
+        the node's own inputs, its outputs as tensors of this node, other arrays as constants."""
+        if not _state.differentiating:
+            return self._saved
+        outputs = vars(self).get("_output_ids", ())
+        out = []
+        for a in self._saved:
+            t = next((x for x in self.inputs if x.data is a), None)
+            if t is None and id(a) in outputs:
+                t = Tensor._make(a, True, self, outputs.index(id(a)))
+            out.append(Tensor._make(a) if t is None else t)
+        return tuple(out)
 
     def label(self) -> str:
         """How a picture names this node: the op's name (subclasses add what tells applications apart)."""
@@ -225,7 +258,10 @@ class Function:
         self.meta = _state.meta
         self.id = next(_ids)
         self._retained = None
+        self._hooks = None
         self._released = False
+        if self._saved:                 # which saved arrays are outputs (ids are unique while they live)
+            self._output_ids = tuple([id(o) for o in out]) if multi else (id(out),)
         if multi:
             self.n_out = len(out)
             return tuple([Tensor._make(o, True, self, i) for i, o in enumerate(out)])
@@ -242,6 +278,12 @@ class Function:
         if self._retained is None:
             self._retained = {}
         self._retained[tensor._index] = weakref.ref(tensor)
+
+    def output_hooks(self, index: int) -> dict:
+        """The hooks registered on output `index` of this node (Tensor.register_hook on a non-leaf)."""
+        if self._hooks is None:
+            self._hooks = {}
+        return self._hooks.setdefault(index, {})
 
     def release(self) -> None:
         """Drop saved arrays and links to inputs; the graph can no longer be walked backward."""
@@ -260,6 +302,15 @@ def _is_plain(v):
     if isinstance(v, tuple):
         return len(v) <= 8 and all(isinstance(x, _PLAIN) for x in v)
     return isinstance(v, _PLAIN)
+
+
+def namespace(x: backend.Array | Tensor) -> Any:
+    """The functions (where, exp, stack, ...) for x's kind: NumPy/CuPy for arrays, graph-recording ops with
+    NumPy's names for Tensors. A backward written with it runs on both (see Function)."""
+    if isinstance(x, Tensor):
+        from ..ops.namespace import tensor_namespace
+        return tensor_namespace(x)
+    return backend.array_module(x)
 
 
 def _lift_inputs(inputs):
@@ -289,121 +340,3 @@ def _lift_inputs(inputs):
         else:                                       # NumPy scalars, lists: on the first tensor's device
             out.append(Tensor(x) if like is None else Tensor(x, device=like.device))
     return tuple(out)
-
-
-# ----------------------------------------------------------------------------- backward
-
-def backward(root: Tensor, grad: Tensor | backend.Array | None = None, retain_graph: bool = False) -> None:
-    """Backpropagate from `root`, accumulating gradients into the .grad of leaves (and retained tensors)."""
-    if not root._requires_grad:
-        raise RuntimeError(f"backward: the tensor (shape {root.shape}) does not require grad and has no "
-                           "grad_fn; did you create it under no_grad() or forget requires_grad=True?")
-    seed = _seed_gradient(root, grad)
-    node = root.grad_fn
-    if node is None:
-        _accumulate(root, seed)
-        return
-    if node._released:
-        raise _released_error(node)
-
-    pending = _count_consumers(node)
-    grads = {node: {root._index: seed}}      # node -> {output index: gradient}
-    ready = [node]                           # nodes whose consumers have all sent their gradients
-    anomaly = _state.anomaly
-    while ready:
-        node = ready.pop()
-        gys = grads.pop(node, None)
-        gxs = None
-        if gys is not None:
-            if node._retained:
-                _keep_retained(node, gys)
-            if node.n_out == 1:
-                gxs = node.backward(gys[0])
-            else:
-                gxs = node.backward(*[gys.get(i) for i in range(node.n_out)])
-            if type(gxs) is not tuple:
-                gxs = (gxs,)
-            if anomaly:
-                _check_finite(node, gxs, "gradient for input")
-        inputs = node.inputs
-        if not retain_graph:
-            node.release()
-        for k, (t, gx) in enumerate(zip(inputs, gxs or (None,) * len(inputs))):
-            parent = t.grad_fn
-            if gx is not None and gx.shape != t.data.shape:
-                raise RuntimeError(f"backward: {node.name} returned a gradient of shape {gx.shape} for input {k} "
-                                   f"of shape {t.data.shape} (a bug in that op's backward)")
-            if parent is None:
-                if gx is not None and t._requires_grad:
-                    _accumulate(t, gx)
-                continue
-            if parent._released:
-                raise _released_error(parent)
-            if gx is not None:
-                slot = grads.get(parent)
-                if slot is None:
-                    grads[parent] = {t._index: gx}
-                elif t._index in slot:
-                    slot[t._index] = slot[t._index] + gx
-                else:
-                    slot[t._index] = gx
-            left = pending[parent] - 1
-            pending[parent] = left
-            if left == 0:
-                ready.append(parent)
-
-
-def _keep_retained(node, gys):
-    """Give .grad to the outputs of `node` that asked for it with retain_grad()."""
-    for i, ref in node._retained.items():
-        t = ref()
-        if t is not None and i in gys:
-            _accumulate(t, gys[i])
-
-
-def _seed_gradient(root, grad):
-    if grad is None:
-        if root.data.size != 1:
-            raise RuntimeError(f"backward: grad can be implied only for a single-element output, got shape "
-                               f"{root.shape}; pass grad= with that shape (e.g. loss.sum().backward())")
-        return backend.array_module(root.data).ones_like(root.data)
-    g = grad.data if isinstance(grad, Tensor) else grad
-    if not backend.is_array(g):
-        g = backend.array_module(root.data).asarray(g, dtype=root.dtype)
-    if backend.device_of(g) != root.device:
-        raise RuntimeError(f"backward: grad is on {backend.device_of(g)} but the output is on {root.device}")
-    if g.shape != root.shape:
-        raise RuntimeError(f"backward: grad has shape {tuple(g.shape)}, expected the output's shape {root.shape}")
-    return g.astype(root.dtype, copy=False)
-
-
-def _count_consumers(start):
-    """For each node reachable from `start`, how many edges lead into it (iterative DFS)."""
-    pending = {start: 0}
-    stack = [start]
-    while stack:
-        node = stack.pop()
-        for t in node.inputs:
-            parent = t.grad_fn
-            if parent is None:
-                continue
-            if parent in pending:
-                pending[parent] += 1
-            else:
-                pending[parent] = 1
-                stack.append(parent)
-    return pending
-
-
-def _accumulate(t, g):
-    """t.grad += g, in t's dtype (the first gradient is copied: g may be shared with other tensors)."""
-    if t.grad is None:
-        t.grad = Tensor._make(g.astype(t.data.dtype))
-    else:
-        t.grad.data += g
-
-
-def _released_error(node):
-    return RuntimeError(f"backward: trying to backward through the graph a second time ({node.name} "
-                        f"node #{node.id} has already been released). Pass retain_graph=True to the first "
-                        "backward() if you need to call it twice.")
