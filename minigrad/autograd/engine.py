@@ -109,7 +109,8 @@ def _walk(roots, seeds, retain_graph, create_graph, targets=None, stop_at_target
                             found[(node, i)] = gi
                 elif node._retained:
                     _keep_retained(node, g, create_graph)
-                if wanted is None or any(_source(t) in pending for t in node.inputs):
+                if wanted is None or any(_source(t) in pending or (stop_at_targets and _key(t) in wanted)
+                                         for t in node.inputs):      # (grad: skip nodes that only end a path)
                     gxs = _node_backward(node, g, create_graph)
             inputs = node.inputs
             if not retain_graph:
@@ -166,10 +167,17 @@ def _node_backward(node: Function, g: dict, create_graph: bool) -> tuple:
         _state.meta = {**(node.meta or {}), "backward_of": node.id}
         if node.decompose is not None:
             return _backward_by_decomposition(node, g)
-    if node.n_out == 1:
-        gxs = node.backward(g[0])
-    else:
-        gxs = node.backward(*[g.get(i) for i in range(node.n_out)])
+    try:
+        if node.n_out == 1:
+            gxs = node.backward(g[0])
+        else:
+            gxs = node.backward(*[g.get(i) for i in range(node.n_out)])
+    except (TypeError, AttributeError) as e:
+        if not create_graph or getattr(e, "_minigrad_named", False):
+            raise
+        raise TypeError(f"{node.name}.backward cannot run on Tensors, which create_graph=True needs (the "
+                        f"backward is itself differentiated): {e}. Write it with operations Tensors have "
+                        "(operators, methods, namespace(gy)) on self.saved, or give the op a decompose()") from e
     if type(gxs) is not tuple:
         gxs = (gxs,)
     if create_graph:
