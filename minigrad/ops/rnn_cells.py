@@ -6,6 +6,8 @@ is a self-contained node: its inputs are the step's input projection xw = x W_ih
 state and W_hh; it saves what its own backward needs on itself and nothing else.
 Conventions (PyTorch's): LSTM gates i, f, g, o; GRU gates r, z, n. On CuPy the elementwise math of a
 step runs as one kernel forward and one backward (minigrad/ops/cuda_kernels.py).
+Second derivatives: each node's `decompose` is the cell's fine-grained `step` (minigrad/nn/cells.py), which the
+engine differentiates when a gradient with a graph is wanted (create_graph=True); the kernels serve first order.
 """
 from .. import backend
 from ..autograd import Function
@@ -32,6 +34,11 @@ class FusedRNNStep(Function):
         gh_prev = ga @ self.w_hh if self.needs_grad[1] else None
         gw = ga.T @ self.h if self.needs_grad[2] else None
         return ga, gh_prev, gw
+
+    def decompose(self, xw, h, w_hh):
+        """The same step in plain ops (for higher derivatives): ElmanCell.step."""
+        from ..nn.cells import ElmanCell            # lazily: minigrad.nn builds on minigrad.ops
+        return ElmanCell(self.nonlinearity).step(xw, (h,), {"weight_hh": w_hh})[0]
 
 
 class FusedLSTMStep(Function):
@@ -76,6 +83,11 @@ class FusedLSTMStep(Function):
         gw = dgates.T @ self.h if self.needs_grad[3] else None
         return dgates, gh_prev, gc_prev, gw
 
+    def decompose(self, xw, h, c, w_hh):
+        """The same step in plain ops (for higher derivatives): LSTMGatedCell.step -> (h', c')."""
+        from ..nn.cells import LSTMGatedCell
+        return LSTMGatedCell().step(xw, (h, c), {"weight_hh": w_hh})
+
 
 class FusedGRUStep(Function):
     """h' = (1-z)*n + z*h  with  r, z = sigmoid(xw_rz + hw_rz),  n = tanh(xw_n + r*hw_n),  hw = h W_hh^T (+ b_hh)."""
@@ -114,3 +126,8 @@ class FusedGRUStep(Function):
         if len(self.needs_grad) == 3:                         # no b_hh
             return gxw, gh_prev, gw
         return gxw, gh_prev, gw, ghw.sum(axis=0) if self.needs_grad[3] else None
+
+    def decompose(self, xw, h, w_hh, b_hh=None):
+        """The same step in plain ops (for higher derivatives): GRUGatedCell.step."""
+        from ..nn.cells import GRUGatedCell
+        return GRUGatedCell().step(xw, (h,), {"weight_hh": w_hh, "bias_hh": b_hh})[0]

@@ -1,5 +1,7 @@
 """The speed path: a whole RNN/LSTM/GRU layer-direction as ONE graph node (minigrad's own cuDNN).
-x (T, B, In), weights in PyTorch's layout, out (T, B, H); mask (T, B, 1) booleans, False = padding (state kept)."""
+x (T, B, In), weights in PyTorch's layout, out (T, B, H); mask (T, B, 1) booleans, False = padding (state kept).
+Second derivatives (create_graph=True): each node's `decompose` runs the teaching path's loop over the cell's
+fine-grained step (RecurrentLayer.decompose in common.py), which the engine differentiates instead."""
 # Forward runs the time loop inside the Function over preallocated buffers; backward is the vectorised
 # hand-derived BPTT of models/bptt. Same numbers as the unrolled cells. On CuPy each step's gate math is one
 # CUDA kernel forward and one backward (kernels.py).

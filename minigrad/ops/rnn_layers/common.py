@@ -127,6 +127,27 @@ class RecurrentLayer(Function):
     def _label_extras(self):
         return []
 
+    def _cell(self):
+        """The nn cell whose fine-grained step this layer computes (imported lazily: minigrad.nn uses minigrad.ops)."""
+        raise NotImplementedError
+
+    def decompose(self, *inputs):
+        """The same layer in plain ops, for higher derivatives: the teaching path's time loop (nn.rnn.unrolled)
+        over the cell's fine-grained step, with this node's initial states, mask and direction
+        -> (out, h_n) or (out, h_n, c_n), as forward."""
+        from ...nn.rnn import unrolled
+        a = dict(zip(self._names, inputs))
+        x, cell = a["x"], self._cell()
+        w = {"weight_ih": a["w_ih"], "weight_hh": a["w_hh"], "bias_ih": a.get("b_ih"), "bias_hh": a.get("b_hh")}
+        zeros = cell.zero_state(x, self.hidden_size)
+        state = tuple(a.get(name, zero) for name, zero in zip(("h0", "c0"), zeros))
+        if self.steps == 0:                         # no step runs: an empty output, the initial state as it is
+            xp = backend.array_module(x.data)
+            return (Tensor._make(xp.zeros((0,) + zeros[0].shape, dtype=self._dt)),) + state
+        masks = None if self._mask is None else [self._mask[t] for t in range(self.steps)]
+        out, final = unrolled(cell, x, state, w, self.reverse, masks, fused=False)
+        return (out,) + tuple(final)
+
     # ------------------------------------------------------------------ forward helpers
     def _setup(self, arrays):
         """Check shapes, promote to one float dtype; -> dict name -> array. Sets the buffer views' geometry."""

@@ -13,6 +13,10 @@ class GRULayer(RecurrentLayer):
     kind, gates = "GRU", 3
     _scratch = ("_act", "_ghn")
 
+    def _cell(self):
+        from ...nn.cells import GRUGatedCell
+        return GRUGatedCell()
+
     def forward(self, *arrays):
         a = self._setup(arrays)
         x, w_ih, w_hh = a["x"], a["w_ih"], a["w_hh"]

@@ -31,6 +31,10 @@ class LSTMLayer(RecurrentLayer):
     kind, gates = "LSTM", 4
     _scratch = ("_act", "_cb", "_tc")
 
+    def _cell(self):
+        from ...nn.cells import LSTMGatedCell
+        return LSTMGatedCell()
+
     def forward(self, *arrays):
         a = self._setup(arrays)
         x, w_ih, w_hh = a["x"], a["w_ih"], a["w_hh"]

@@ -16,6 +16,10 @@ class RNNLayer(RecurrentLayer):
     def _label_extras(self):
         return [self.nonlinearity] if hasattr(self, "nonlinearity") else []
 
+    def _cell(self):
+        from ...nn.cells import ElmanCell
+        return ElmanCell(self.nonlinearity)
+
     def forward(self, *arrays):
         a = self._setup(arrays)
         x, w_ih, w_hh = a["x"], a["w_ih"], a["w_hh"]
