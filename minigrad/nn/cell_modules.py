@@ -2,6 +2,7 @@
 
 Each holds a cell from minigrad/nn/cells.py and PyTorch's parameters `weight_ih`, `weight_hh`, `bias_ih`,
 `bias_hh`; `fused=False` builds the step from single ops (every gate a node), `fused=True` runs it as one node.
+Both support second derivatives (create_graph=True); the fused node differentiates its fine-grained decomposition.
 """
 import math
 

@@ -10,7 +10,9 @@ owns the parameters and hands them to every step. The protocol, which a user-wri
 
 `step` is written with ordinary ops, so every gate is a node and autograd derives the backward.
 Built-in cells also have `fused_step` (one node per step, hand-derived backward: minigrad/ops/rnn_cells.py)
-and `layer` (the whole sequence as one node, the speed path: minigrad/ops/rnn_layers/).
+and `layer` (the whole sequence as one node, the speed path: minigrad/ops/rnn_layers/). Both nodes are
+twice differentiable through `step`: their `decompose` runs it, so `create_graph=True` works on every path.
+A custom cell's own fused_step node needs a Tensor-friendly backward or a decompose of its own for that.
 Conventions (PyTorch's): gates i, f, g, o (LSTM) and r, z, n (GRU).
 """
 from __future__ import annotations

@@ -5,6 +5,12 @@ unrolled graph IS the network and `loss.backward()` IS backpropagation through t
 fused node (`fused=True`) or one node per gate op (`fused=False`). `unroll=False` (the speed path) runs
 each layer-direction as ONE node with the time loop and the hand-derived BPTT inside
 (minigrad/ops/rnn_layers/). All three give the same numbers. Shapes and parameter names are PyTorch's.
+
+Double backward (gradient penalties, Hessian-vector products: `grad(..., create_graph=True)`) works on all
+three paths and gives the same numbers. The fine-grained path is twice differentiable op by op; a fused step
+or a layer node, asked for a gradient with a graph, rebuilds its computation from `Cell.step` (its
+`decompose`) and differentiates that, so that pass costs what the fine-grained path costs; first-order
+backward keeps the fast hand-derived code.
 """
 import math
 
@@ -42,7 +48,9 @@ class Recurrent(Module):
     """A stack of recurrent layers over any Cell: nn.RNN, nn.LSTM and nn.GRU are this with their cell.
 
     x (T, B, input_size) (or (B, T, ...) with batch_first) -> (output (T, B, D*H), h_n (L*D, B, H)),
-    or (output, (h_n, c_n, ...)) for cells whose state has more than one tensor."""
+    or (output, (h_n, c_n, ...)) for cells whose state has more than one tensor.
+    Second derivatives (create_graph=True) work with every switch: fused steps and unroll=False layer nodes
+    differentiate their fine-grained decomposition (see the module docstring)."""
 
     def __init__(self, cell: Cell, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, fused: bool = True,
