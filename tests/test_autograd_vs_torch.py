@@ -127,6 +127,24 @@ def test_forward_hooks_that_replace_input_and_output_give_pytorch_gradients():
             close(param.grad, get(p + f"grad/{prefix}.{k}"), f"{prefix}.{k}.grad")
 
 
+def test_hooks_inside_a_differentiated_gradient_match_pytorch():
+    """A tensor hook (x3 on x @ w) and a full backward hook (x2 on a Linear's grad_input) under
+    grad(create_graph=True), then the gradient penalty d ||dL/dx||^2 / d(x, w, Linear's parameters): the hooks
+    also run in the second pass, wherever its gradient flows through the forward graph again, as in PyTorch."""
+    p = "hooks/create_graph/"
+    lin = loaded(nn.Linear(2, 3, dtype=F64), p + "param/lin.")
+    x, w, c = t64(get(p + "x"), True), t64(get(p + "w"), True), t64(get(p + "c"))
+    lin.register_full_backward_hook(lambda m, gi, go: (gi[0] * 2,))
+    h = x @ w
+    h.register_hook(lambda g: g * 3)
+    loss = (lin(h.tanh()).sigmoid() * c).sum()
+    (gx,) = mg.autograd.grad(loss, x, create_graph=True)
+    close(gx, get(p + "grad_x"), "dL/dx")
+    d = mg.autograd.grad((gx * gx).sum(), [x, w, lin.weight, lin.bias])
+    for k, dk in zip(("x", "w", "lin.weight", "lin.bias"), d):
+        close(dk, get(p + "penalty/" + k), f"d||dL/dx||^2/d{k}")
+
+
 # ----------------------------------------------------------------------------- 2. first and second derivatives
 # The same losses as the generator's expressions(): i = inputs (requiring grad), c = constants.
 

@@ -128,6 +128,27 @@ def hooks_forward(store):
             put(store, p + f"grad/{prefix}.{k}", v.grad)
 
 
+def hooks_create_graph(store):
+    """Hooks inside a differentiated gradient: a tensor hook tripling the gradient of x @ w and a full backward
+    hook doubling a Linear's grad_input, under grad(create_graph=True); then the gradient penalty
+    d ||dL/dx||^2 / d(w, x, Linear's parameters)."""
+    p = "hooks/create_graph/"
+    lin = nn.Linear(2, 3).double()
+    x, w, c = randn(3, 4).requires_grad_(), randn(4, 2).requires_grad_(), randn(3, 3)
+    lin.register_full_backward_hook(lambda m, gi, go: (gi[0] * 2,))
+    h = x @ w
+    h.register_hook(lambda g: g * 3)
+    loss = (lin(h.tanh()).sigmoid() * c).sum()
+    (gx,) = torch.autograd.grad(loss, x, create_graph=True)
+    wrt = [x, w, lin.weight, lin.bias]
+    d = torch.autograd.grad((gx * gx).sum(), wrt)
+    for k, t in (("x", x), ("w", w), ("c", c), ("grad_x", gx), ("penalty/x", d[0]), ("penalty/w", d[1]),
+                 ("penalty/lin.weight", d[2]), ("penalty/lin.bias", d[3])):
+        put(store, p + k, t)
+    for k, v in lin.state_dict().items():
+        put(store, p + "param/lin." + k, v)
+
+
 # ----------------------------------------------------------------------------- 2. first and second derivatives
 # name -> (inputs {k: tensor}, constants {k: tensor}, loss(inputs, constants)); the test writes each loss again
 # with minigrad, in the same words.
@@ -274,6 +295,7 @@ def main():
     second_derivatives(store)
     rnn_penalty(store)
     functional(store)
+    hooks_create_graph(store)           # last, so the earlier cases keep their random numbers
     store["expr_names"] = np.array(json.dumps(sorted(expressions())))
     store["torch_version"] = np.array(torch.__version__)
     np.savez_compressed(OUT, **store)
