@@ -4,3 +4,4 @@ from .function import (Function, annotate, current_meta, current_scope, describe
                        is_grad_enabled, namespace, no_grad, op_error, scope, sum_to, _lift_inputs, _state)
 from .engine import backward, grad
 from .hooks import RemovableHandle
+from . import functional
