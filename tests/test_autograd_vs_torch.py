@@ -45,10 +45,6 @@ def loaded(module, prefix):
     return module
 
 
-def autograd_functional():
-    return pytest.importorskip("minigrad.autograd.functional", reason="mg.autograd.functional not written yet")
-
-
 def test_golden_file_is_small_and_complete():
     assert os.path.getsize(GOLDEN) < 200_000
     assert sorted(EXPRESSIONS) == json.loads(str(get("expr_names")))
@@ -294,10 +290,9 @@ def test_functional_cases_cover_every_function():
 
 @pytest.mark.parametrize("case", FUNCTIONAL_CASES)
 def test_autograd_functional_matches_pytorch(case):
-    functional = autograd_functional()
     kind, fn, inputs, v = functional_cases()[case]
     p = f"functional/{case}/"
-    f = getattr(functional, kind)
+    f = getattr(mg.autograd.functional, kind)
     if kind in ("jacobian", "hessian"):
         check_result(f(fn, inputs), p + "result", f"{kind}({case})")
         return
