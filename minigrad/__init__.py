@@ -9,5 +9,6 @@ from .ops import (abs, broadcast_to, cat, clip, exp, log, matmul, max, mean, min
                   sigmoid, split, sqrt, squeeze, stack, sum, tanh, transpose, unbind, unsqueeze, where, chunk)
 from .gradcheck import GradcheckError, gradcheck
 from .serialization import CheckpointError, load, save
+from . import utils
 
 __version__ = "0.1.0"
