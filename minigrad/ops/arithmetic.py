@@ -1,8 +1,10 @@
 """Elementwise arithmetic with NumPy broadcasting: +, -, *, /, **, unary minus.
 
 Each backward sums its gradient back to its input's shape with `sum_to` (broadcasting's reverse).
+Backward reads what it differentiates through from `self.saved` and uses only operations Tensors also
+have, so the same code gives the gradient (arrays) and a graph of it (create_graph=True).
 """
-from ..autograd import Function, sum_to
+from ..autograd import Function, namespace, sum_to
 from ..backend import array_module
 
 
@@ -43,14 +45,15 @@ class Mul(Function):
 
 class Div(Function):
     def forward(self, x, y):
-        self.x, self.y = x, y
+        self.save_for_backward(x, y)
         return x / y
 
     def backward(self, gy):
         # d(x/y)/dx = 1/y, d(x/y)/dy = -x/y^2
-        g = gy / self.y
-        gx = sum_to(g, self.x.shape) if self.needs_grad[0] else None
-        gy_ = sum_to(-g * self.x / self.y, self.y.shape) if self.needs_grad[1] else None
+        x, y = self.saved
+        g = gy / y
+        gx = sum_to(g, x.shape) if self.needs_grad[0] else None
+        gy_ = sum_to(-g * x / y, y.shape) if self.needs_grad[1] else None
         return gx, gy_
 
 
@@ -65,15 +68,15 @@ class Neg(Function):
 
 class Pow(Function):
     def forward(self, x, y):
-        self.x, self.y = x, y
-        self.out = x ** y
-        return self.out
+        out = array_module(x).asarray(x ** y)      # the saved output must be the array returned (not a 0-d scalar)
+        self.save_for_backward(x, y, out)
+        return out
 
     def backward(self, gy):
         # d(x^y)/dx = y x^(y-1),  d(x^y)/dy = x^y ln x
-        x, y = self.x, self.y
+        x, y, out = self.saved
         gx = sum_to(gy * y * x ** (y - 1), x.shape) if self.needs_grad[0] else None
         gy_ = None
         if self.needs_grad[1]:
-            gy_ = sum_to(gy * self.out * array_module(x).log(x), y.shape)
+            gy_ = sum_to(gy * out * namespace(gy).log(x), y.shape)
         return gx, gy_

@@ -1,8 +1,13 @@
-"""Indexing and joining: x[index], cat, stack, where."""
+"""Indexing and joining: x[index], cat, stack, where.
+
+Every backward is linear in the gradient and runs on arrays and on Tensors alike (create_graph=True):
+x[index] and its scatter (IndexAdd) are each other's backward.
+"""
 from typing import Any
 
 from .. import backend
-from ..autograd import Function, op_error, sum_to
+from ..autograd import Function, namespace, op_error, sum_to
+from .shape import apply
 
 
 def _is_basic(index):
@@ -23,18 +28,31 @@ class GetItem(Function):
         self.index = index
 
     def forward(self, x):
-        self.in_shape, self.dtype = x.shape, x.dtype
+        self.in_shape = x.shape
         return x[self.index]
 
     def backward(self, gy):
         # each selected element gets its gradient back; repeated integer indices accumulate
-        xp = backend.array_module(gy)
-        gx = xp.zeros(self.in_shape, dtype=gy.dtype)
+        return apply(IndexAdd(self.in_shape, self.index), gy)
+
+
+class IndexAdd(Function):
+    """zeros(shape) with `values` added at `index`, repeated indices accumulating: GetItem's backward."""
+
+    def __init__(self, shape: tuple[int, ...], index: Any) -> None:
+        self.shape, self.index = shape, index
+
+    def forward(self, values):
+        out = backend.array_module(values).zeros(self.shape, dtype=values.dtype)
         if _is_basic(self.index):
-            gx[self.index] = gy
+            out[self.index] = values
         else:
-            scatter_add(gx, self.index, gy)
-        return gx
+            scatter_add(out, self.index, values)
+        return out
+
+    def backward(self, gy):
+        # each value was added at its index: it reads its gradient back from there
+        return apply(GetItem(self.index), gy)
 
 
 class Cat(Function):
@@ -90,7 +108,7 @@ class Where(Function):
     def backward(self, gy):
         # the gradient goes to whichever input was picked at each position
         zero = gy.dtype.type(0)
-        xp = backend.array_module(gy)
+        xp = namespace(gy)
         ga = sum_to(xp.where(self.cond, gy, zero), self.shapes[0]) if self.needs_grad[1] else None
         gb = sum_to(xp.where(self.cond, zero, gy), self.shapes[1]) if self.needs_grad[2] else None
         return None, ga, gb

@@ -1,5 +1,5 @@
 """Matrix product x @ y: 2-D, batched (broadcast leading axes), and 1-D vectors as NumPy treats them."""
-from ..autograd import Function, describe, op_error, sum_to
+from ..autograd import Function, describe, namespace, op_error, sum_to
 from ..backend import broadcast_shapes
 
 
@@ -11,23 +11,24 @@ class MatMul(Function):
         if x.shape[-1] != y.shape[-2 if y.ndim > 1 else 0]:
             raise op_error(ValueError, "MatMul", f"shapes {x.shape} @ {y.shape} do not align: expected "
                                                  f"x.shape[-1] == y.shape[-2] (inputs: {describe((x, y))})")
-        self.x_shape, self.y_shape = x.shape, y.shape
-        # treat vectors as a row (x) or a column (y), as NumPy does, and undo it in backward
-        self.x = x if x.ndim > 1 else x.reshape(1, -1)
-        self.y = y if y.ndim > 1 else y.reshape(-1, 1)
+        self.save_for_backward(x, y)
         return x @ y
 
     def backward(self, gy):
         # d(XY) = dX Y + X dY  =>  gX = gY Y^T,  gY = X^T gY  (summed over broadcast batch axes)
-        x, y = self.x, self.y
-        if len(self.x_shape) == 1 or len(self.y_shape) == 1:
+        x_in, y_in = self.saved
+        # treat vectors as a row (x) or a column (y), as NumPy does, and undo it at the end
+        x = x_in if x_in.ndim > 1 else x_in.reshape(1, -1)
+        y = y_in if y_in.ndim > 1 else y_in.reshape(-1, 1)
+        if x_in.ndim == 1 or y_in.ndim == 1:
             batch = broadcast_shapes(x.shape[:-2], y.shape[:-2])
             gy = gy.reshape(batch + (x.shape[-2], y.shape[-1]))
+        xp = namespace(gy)
         gx = gw = None
         if self.needs_grad[0]:
-            gx = gy @ y.swapaxes(-1, -2)
-            gx = sum_to(gx, x.shape).reshape(self.x_shape)
+            gx = gy @ xp.swapaxes(y, -1, -2)
+            gx = sum_to(gx, x.shape).reshape(x_in.shape)
         if self.needs_grad[1]:
-            gw = x.swapaxes(-1, -2) @ gy
-            gw = sum_to(gw, y.shape).reshape(self.y_shape)
+            gw = xp.swapaxes(x, -1, -2) @ gy
+            gw = sum_to(gw, y.shape).reshape(y_in.shape)
         return gx, gw

@@ -25,6 +25,14 @@ class TensorNamespace:
     def tanh(self, x: Tensor) -> Tensor: return unary.Tanh()(x)
     def sqrt(self, x: Tensor) -> Tensor: return unary.Sqrt()(x)
 
+    def transpose(self, x: Tensor, axes: Sequence[int]) -> Tensor:
+        return shape.Permute(axes)(x)
+
+    def swapaxes(self, x: Tensor, a: int, b: int) -> Tensor:
+        axes = list(range(x.ndim))
+        axes[a], axes[b] = axes[b], axes[a]
+        return shape.Permute(axes)(x)
+
     def broadcast_to(self, x: Tensor, to: Sequence[int]) -> Tensor:
         return shape.BroadcastTo(to)(x)
 

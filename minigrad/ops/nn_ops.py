@@ -3,12 +3,17 @@
 One class per op, forward and backward side by side; `minigrad.nn.functional` is their public face.
 The class-index losses use PyTorch's layout: scores (N, C) with targets (N,), or (N, C, d1, ...) with
 targets (N, d1, ...) (class axis 1), or unbatched (C,) with a 0-d target.
+
+Higher derivatives: softmax, mse_loss, dropout and linear differentiate their own backward (written with
+operations Tensors also have). The fused ops (log_softmax, cross_entropy, nll_loss, embedding), whose
+backward is array code, give `decompose`: the same function in plain ops, differentiated instead.
 """
 import math
 
 from .. import backend
 from ..autograd import Function, describe, op_error
-from .index import scatter_add
+from ..tensor import Tensor
+from .index import Where, scatter_add
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -44,12 +49,12 @@ class Softmax(Function):
         y = x - x.max(axis=axis, keepdims=True)
         backend.array_module(x).exp(y, out=y)
         y /= y.sum(axis=axis, keepdims=True)
-        self.y = y
+        self.save_for_backward(y)
         return y
 
     def backward(self, gy):
         # dy_i/dx_j = y_i (delta_ij - y_j)  =>  gx = y * (gy - sum_j gy_j y_j)
-        y = self.y
+        y, = self.saved
         return y * (gy - (gy * y).sum(axis=self.axis_, keepdims=True))
 
 
@@ -74,6 +79,16 @@ class LogSoftmax(Function):
     def backward(self, gy):
         # y_i = x_i - lse(x), d lse/dx_j = softmax_j  =>  gx = gy - softmax * sum(gy)
         return gy - self.p * gy.sum(axis=self.axis_, keepdims=True)
+
+    def decompose(self, x):
+        """x - m - log sum exp(x - m) in plain ops, m = max x held constant (the result does not depend on m)."""
+        return log_softmax_ops(x, self.axis_)
+
+
+def log_softmax_ops(x: Tensor, axis: int) -> Tensor:
+    """log_softmax written with plain differentiable ops: what the fused ops decompose into."""
+    shifted = x - Tensor._make(x.data.max(axis=axis, keepdims=True))
+    return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()
 
 
 def _value_range(t):
@@ -168,6 +183,11 @@ class _ClassLoss(Function):
             return total / self.n_valid
         return total / self.n_valid if self.n_valid else total * float("nan")   # PyTorch: nan when all ignored
 
+    def _picked_loss(self, losses: Tensor) -> Tensor:
+        """For decompose: each target's entry of `losses` (N, C, ...), zero where ignored, reduced."""
+        loss = losses[self.index]
+        return self._reduce(loss if self.valid is None else loss * self.valid)
+
     def _weights(self, gy):
         """d result / d loss[n, ...]: broadcastable to the targets' (N, ...) shape, zero where ignored."""
         if self.reduction == "none":
@@ -209,6 +229,11 @@ class CrossEntropy(_ClassLoss):
         gx[self.index] -= w
         return gx.reshape(self.x_shape), None
 
+    def decompose(self, x, t):
+        """-log_softmax(x)[target] in plain ops, masked and reduced as forward (t is a constant)."""
+        scores = x if x.ndim > 1 else x.reshape(1, -1)
+        return self._picked_loss(-log_softmax_ops(scores, 1))
+
 
 class NLLLoss(_ClassLoss):
     """loss = -x[target] over class axis 1 (x holds log-probabilities), then reduced."""
@@ -229,6 +254,10 @@ class NLLLoss(_ClassLoss):
         gx[self.index] = -self._weights(gy)
         return gx.reshape(self.x_shape), None
 
+    def decompose(self, x, t):
+        """-x[target] in plain ops, masked and reduced as forward (t is a constant)."""
+        return self._picked_loss(-(x if x.ndim > 1 else x.reshape(1, -1)))
+
 
 class MSELoss(Function):
     """loss = (x - t)^2 elementwise, then reduced; x and t of one shape."""
@@ -241,7 +270,9 @@ class MSELoss(Function):
         if x.shape != t.shape:
             raise op_error(ValueError, "mse_loss", f"input of shape {x.shape} and target of shape {t.shape} differ; "
                                                    "expected equal shapes (no broadcasting)")
-        self.d = d = x - t
+        self.save_for_backward(x, t)
+        self.size = x.size
+        d = x - t
         sq = d * d
         if self.reduction == "none":
             return sq
@@ -249,8 +280,9 @@ class MSELoss(Function):
 
     def backward(self, gy):
         # d (x - t)^2 / dx = 2 (x - t) = -d/dt; 'mean' divides by the element count
-        scale = 2 * gy if self.reduction != "mean" else gy * (2 / max(self.d.size, 1))
-        gx = self.d * scale
+        x, t = self.saved
+        scale = 2 * gy if self.reduction != "mean" else gy * (2 / max(self.size, 1))
+        gx = (x - t) * scale
         return (gx if self.needs_grad[0] else None), (-gx if self.needs_grad[1] else None)
 
 
@@ -334,6 +366,14 @@ class EmbeddingLookup(Function):
             gw[self.padding_idx] = 0
         return None, gw
 
+    def decompose(self, ids, weight):
+        """weight[ids] in plain ops; the padding row is read as a constant (it gets no gradient)."""
+        if self.padding_idx is not None:
+            xp = backend.array_module(weight.data)
+            pad = xp.arange(weight.shape[0]).reshape(-1, 1) == self.padding_idx % weight.shape[0]
+            weight = Where()(pad, Tensor._make(weight.data), weight)
+        return weight[self.ids]
+
 
 class Affine(Function):
     """y = x @ weight^T + bias: x (..., in), weight (out, in) as PyTorch, bias (out,) -> (..., out)."""
@@ -346,19 +386,20 @@ class Affine(Function):
         if b is not None and b.shape != (w.shape[0],):
             raise op_error(ValueError, "linear", f"bias of shape {b.shape} does not fit weight of shape {w.shape}: "
                                                  f"expected ({w.shape[0]},)")
-        self.x_shape = x.shape
+        self.save_for_backward(x, w)
         rows = math.prod(x.shape[:-1])                  # not -1: it is ambiguous when a size is 0
-        self.x2, self.w = x.reshape(rows, x.shape[-1]), w
-        y = self.x2 @ w.T
+        y = x.reshape(rows, x.shape[-1]) @ w.T
         if b is not None:
             y += b
         return y.reshape(x.shape[:-1] + (w.shape[0],))
 
     def backward(self, gy):
         # y = x W^T + b  =>  gx = gy W,  gW = gy^T x,  gb = sum of gy over rows
-        gy2 = gy.reshape(math.prod(gy.shape[:-1]), gy.shape[-1])
-        gx = (gy2 @ self.w).reshape(self.x_shape) if self.needs_grad[0] else None
-        gw = gy2.T @ self.x2 if self.needs_grad[1] else None
+        x, w = self.saved
+        rows = math.prod(x.shape[:-1])
+        gy2 = gy.reshape(rows, gy.shape[-1])
+        gx = (gy2 @ w).reshape(x.shape) if self.needs_grad[0] else None
+        gw = gy2.T @ x.reshape(rows, x.shape[-1]) if self.needs_grad[1] else None
         if len(self.needs_grad) == 2:
             return gx, gw
         return gx, gw, (gy2.sum(axis=0) if self.needs_grad[2] else None)

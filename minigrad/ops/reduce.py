@@ -1,15 +1,19 @@
-"""Reductions over axes: sum, mean, max, min (NumPy's `axis`/`keepdims`)."""
+"""Reductions over axes: sum, mean, max, min (NumPy's `axis`/`keepdims`).
+
+Each backward is linear in the gradient (max/min's tie mask is a constant), written with operations
+Tensors also have, so it serves create_graph=True as it is.
+"""
 from typing import Sequence
 
 from .. import backend
-from ..autograd import Function, op_error
+from ..autograd import Function, namespace, op_error
 
 
 def _expand(gy, in_shape, axes, keepdims):
     """Put back the reduced axes of `gy` (as size 1) and broadcast to the input's shape."""
     if not keepdims:
         gy = gy.reshape(tuple(1 if i in axes else n for i, n in enumerate(in_shape)))
-    return backend.array_module(gy).broadcast_to(gy, in_shape)
+    return namespace(gy).broadcast_to(gy, in_shape)
 
 
 class _Reduction(Function):

@@ -1,8 +1,19 @@
-"""Ops that move values without changing them: reshape, permute, broadcast, dtype casts, device copies."""
+"""Ops that move values without changing them: reshape, permute, broadcast, dtype casts, device copies.
+
+Every backward here is linear in the gradient and uses only operations Tensors also have, so it is
+differentiated as it is when a graph of the gradient is wanted (create_graph=True).
+"""
 from typing import Sequence
 
 from .. import backend
-from ..autograd import Function, op_error, sum_to
+from ..autograd import Function, namespace, op_error, sum_to
+from ..tensor import Tensor
+
+
+def apply(op: Function, x: backend.Array | Tensor) -> backend.Array | Tensor:
+    """`op` on x as x's kind asks: on an array its forward (no node), on a Tensor a graph node.
+    A backward that needs an op NumPy has no function for (a cast, a scatter) calls it this way."""
+    return op(x) if isinstance(x, Tensor) else op.forward(x)
 
 
 class Reshape(Function):
@@ -37,7 +48,7 @@ class Permute(Function):
         inverse = [0] * len(self.axes)
         for i, a in enumerate(self.axes):
             inverse[a % len(self.axes)] = i
-        return gy.transpose(inverse)
+        return namespace(gy).transpose(gy, inverse)
 
 
 class BroadcastTo(Function):
@@ -66,7 +77,7 @@ class Cast(Function):
 
     def backward(self, gy):
         # the gradient goes back in the input's dtype
-        return gy.astype(self.in_dtype)
+        return apply(Cast(self.in_dtype), gy)
 
 
 class ToDevice(Function):
@@ -79,4 +90,4 @@ class ToDevice(Function):
 
     def backward(self, gy):
         # the gradient travels back to the input's device
-        return backend.to_device(gy, self.in_device)
+        return apply(ToDevice(self.in_device), gy)

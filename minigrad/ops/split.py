@@ -2,11 +2,12 @@
 
 An RNN layer unbinds its input projection into one tensor per time step with ONE node, so that backward
 stacks the T step gradients once instead of allocating a full-size zero gradient per step.
+Both backwards join the pieces' gradients with `namespace(gy)`, so they also run on Tensors.
 """
 from typing import Sequence
 
 from .. import backend
-from ..autograd import Function, op_error
+from ..autograd import Function, namespace, op_error
 
 
 class Unbind(Function):
@@ -23,16 +24,14 @@ class Unbind(Function):
             self.axis_ = backend.normalize_axis(self.axis, x.ndim)[0]
         except (ValueError, TypeError) as e:
             raise op_error(type(e), "Unbind", f"{e} (input shape {x.shape})") from None
-        self.shape, self.dtype = x.shape, x.dtype
+        self.shape = x.shape
         return tuple(x[(slice(None),) * self.axis_ + (i,)] for i in range(x.shape[self.axis_]))
 
     def backward(self, *gys):
         # stack the pieces' gradients back; a piece nobody used contributes zeros
-        xp = backend.array_module(next(g for g in gys if g is not None))
-        gx = xp.empty(self.shape, dtype=self.dtype)
-        for i, g in enumerate(gys):
-            gx[(slice(None),) * self.axis_ + (i,)] = 0 if g is None else g
-        return gx
+        g0 = next(g for g in gys if g is not None)
+        xp = namespace(g0)
+        return xp.stack([xp.zeros(g0.shape, g0.dtype) if g is None else g for g in gys], axis=self.axis_)
 
 
 class Split(Function):
@@ -52,7 +51,7 @@ class Split(Function):
         if sum(self.sizes) != x.shape[self.axis_]:
             raise op_error(ValueError, "Split", f"sizes {self.sizes} do not add up to {x.shape[self.axis_]}, "
                                                 f"the length of axis {self.axis_} of shape {x.shape}")
-        self.shape, self.dtype = x.shape, x.dtype
+        self.shape = x.shape
         out, start = [], 0
         for n in self.sizes:
             out.append(x[(slice(None),) * self.axis_ + (slice(start, start + n),)])
@@ -60,13 +59,11 @@ class Split(Function):
         return tuple(out)
 
     def backward(self, *gys):
-        # write each piece's gradient back where the piece was cut from
-        xp = backend.array_module(next(g for g in gys if g is not None))
-        if all(g is not None for g in gys):
-            return xp.concatenate(gys, axis=self.axis_)
-        gx = xp.empty(self.shape, dtype=self.dtype)
-        start = 0
+        # join the pieces' gradients back where the pieces were cut from; an unused piece contributes zeros
+        g0 = next(g for g in gys if g is not None)
+        xp = namespace(g0)
+        pieces = []
         for n, g in zip(self.sizes, gys):
-            gx[(slice(None),) * self.axis_ + (slice(start, start + n),)] = 0 if g is None else g
-            start += n
-        return gx
+            pieces.append(xp.zeros(self.shape[:self.axis_] + (n,) + self.shape[self.axis_ + 1:], g0.dtype)
+                          if g is None else g)
+        return xp.concatenate(pieces, axis=self.axis_)

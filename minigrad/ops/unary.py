@@ -1,4 +1,9 @@
-"""Elementwise math functions of one tensor: exp, log, tanh, sigmoid, relu, sqrt, abs, clip."""
+"""Elementwise math functions of one tensor: exp, log, tanh, sigmoid, relu, sqrt, abs, clip.
+
+Backward reads the input or output it differentiates through from `self.saved`; the masks of the kinked
+functions (relu, abs, clip) are constants, as their second derivative is zero wherever it exists.
+A saved output must be the very array forward returns: `asarray` turns NumPy's 0-d scalar results into one.
+"""
 import math
 
 from ..autograd import Function
@@ -8,27 +13,32 @@ from ..backend import Array, array_module
 
 class Exp(Function):
     def forward(self, x):
-        self.y = array_module(x).exp(x)
-        return self.y
+        xp = array_module(x)
+        y = xp.asarray(xp.exp(x))
+        self.save_for_backward(y)
+        return y
 
     def backward(self, gy):
         # d exp(x)/dx = exp(x)
-        return gy * self.y
+        y, = self.saved
+        return gy * y
 
 
 class Log(Function):
     def forward(self, x):
-        self.x = x
+        self.save_for_backward(x)
         return array_module(x).log(x)
 
     def backward(self, gy):
         # d ln(x)/dx = 1/x
-        return gy / self.x
+        x, = self.saved
+        return gy / x
 
 
 class Tanh(Function):
     def forward(self, x):
-        y = array_module(x).tanh(x)
+        xp = array_module(x)
+        y = xp.asarray(xp.tanh(x))
         self.save_for_backward(y)
         return y
 
@@ -77,12 +87,14 @@ def sigmoid_of_negated_(a: Array) -> Array:
 class Sigmoid(Function):
     def forward(self, x):
         # 1/(1+e^-x), full relative precision in both tails (sigmoid(-20) is 2e-9, not 0), no overflow
-        self.y = sigmoid(x)
-        return self.y
+        y = sigmoid(x)
+        self.save_for_backward(y)
+        return y
 
     def backward(self, gy):
         # d sigmoid(x)/dx = sigmoid(x) (1 - sigmoid(x))
-        return gy * self.y * (1 - self.y)
+        y, = self.saved
+        return gy * y * (1 - y)
 
 
 class ReLU(Function):
@@ -97,12 +109,15 @@ class ReLU(Function):
 
 class Sqrt(Function):
     def forward(self, x):
-        self.y = array_module(x).sqrt(x)
-        return self.y
+        xp = array_module(x)
+        y = xp.asarray(xp.sqrt(x))
+        self.save_for_backward(y)
+        return y
 
     def backward(self, gy):
         # d sqrt(x)/dx = 1 / (2 sqrt(x))
-        return gy / (2 * self.y)
+        y, = self.saved
+        return gy / (2 * y)
 
 
 class Abs(Function):
