@@ -7,7 +7,7 @@ from .autograd import (Function, annotate, current_meta, current_scope, detect_a
 from .factories import arange, full, ones, ones_like, rand, randint, randn, tensor, zeros, zeros_like
 from .ops import (abs, broadcast_to, cat, clip, exp, log, matmul, max, mean, min, permute, relu, reshape,
                   sigmoid, split, sqrt, squeeze, stack, sum, tanh, transpose, unbind, unsqueeze, where, chunk)
-from .gradcheck import GradcheckError, gradcheck
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .serialization import CheckpointError, load, save
 from . import utils
 

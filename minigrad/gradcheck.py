@@ -1,8 +1,9 @@
-"""gradcheck: compare autograd's gradients with central finite differences (float64)."""
+"""gradcheck: compare autograd's gradients with central finite differences (float64);
+gradgradcheck: the same for second derivatives (gradcheck of the gradient taken with create_graph=True)."""
 from typing import Callable, Sequence
 
 from . import backend
-from .autograd import no_grad
+from .autograd import enable_grad, grad, is_grad_enabled, no_grad
 from .tensor import Tensor
 
 
@@ -71,6 +72,50 @@ def gradcheck(fn: Callable[..., Tensor | Sequence[Tensor]], inputs: Tensor | Seq
     if raise_exception:
         raise GradcheckError(report)
     return False
+
+
+def gradgradcheck(fn: Callable[..., Tensor | Sequence[Tensor]], inputs: Tensor | Sequence[Tensor],
+                  grad_outputs: Tensor | Sequence[Tensor] | None = None, eps: float = 1e-6, atol: float = 1e-5,
+                  rtol: float = 1e-3, directions: int | None = None, raise_exception: bool = True,
+                  seed: int = 0) -> bool:
+    """Check the second derivatives of fn: gradcheck of (inputs, grad_outputs) -> the vector-Jacobian product
+    grad(fn(inputs), inputs, grad_outputs, create_graph=True), so both the derivative of the gradient with
+    respect to the inputs (the Hessian part) and with respect to grad_outputs are compared with finite
+    differences. Without `grad_outputs`, fixed random ones (requiring grad) are drawn for the differentiable
+    outputs. Arguments and result as gradcheck.
+
+    The finite differences perturb the ordinary (first-order, array) gradient, while the analytic side
+    differentiates the create_graph one, so an op's `decompose` is also checked against its own backward.
+    """
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    wrt = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    if not wrt:
+        raise ValueError("gradgradcheck: no input requires grad; nothing to check")
+
+    def differentiable_outputs(xs):
+        outs = fn(*xs)
+        outs = outs if isinstance(outs, (tuple, list)) else (outs,)
+        return [o for o in outs if isinstance(o, Tensor) and o.requires_grad]
+
+    if grad_outputs is None:
+        with enable_grad():
+            outs = differentiable_outputs(inputs)
+        grad_outputs = [Tensor._make(backend.fixed_normal(o.shape, o.dtype, o.device, seed + 7919 + k), True)
+                        for k, o in enumerate(outs)]
+    else:
+        grad_outputs = [grad_outputs] if isinstance(grad_outputs, Tensor) else list(grad_outputs)
+    n = len(inputs)
+
+    def first_derivatives(*args):
+        xs, gos = args[:n], args[n:]
+        analytic = is_grad_enabled()             # gradcheck's backward pass; its finite differences run under no_grad
+        with enable_grad():                      # fn's graph is needed either way
+            outs = differentiable_outputs(xs)
+            grads = grad(outs, [xs[i] for i in wrt], gos, create_graph=analytic, allow_unused=True)
+        return tuple(g for g in grads if g is not None)
+
+    return gradcheck(first_derivatives, inputs + tuple(grad_outputs), eps=eps, atol=atol, rtol=rtol,
+                     directions=directions, raise_exception=raise_exception, seed=seed)
 
 
 def _check_elements(inputs, checked, analytic, value, eps, atol, rtol):
