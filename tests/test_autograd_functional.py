@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 import minigrad as mg
+from minigrad import nn
 from minigrad.autograd.functional import hessian, hvp, jacobian, jacobian_of, jvp, vhp, vjp
 
 EPS = 1e-6
@@ -359,3 +360,19 @@ def test_jacobian_of_tuples_and_strict():
     close(J[1][1].numpy(), np.diag(1 - np.tanh(y.numpy()) ** 2), rtol=1e-12, atol=0)
     with pytest.raises(RuntimeError, match="jacobian_of: output 0 is independent of input 1"):
         jacobian_of((a, b), (x, y), strict=True)
+
+
+def test_hvp_through_an_lstm_cell_matches_differences_of_its_gradient():
+    mg.manual_seed(0)
+    cell = nn.LSTMCell(3, 4).double()
+    h, c, w = rand((2, 4), seed=40), rand((2, 4), seed=41), rand((2, 4), seed=42)
+
+    def f(x):
+        h1, c1 = cell(x, (h, c))
+        return (h1 * w).sum() + (c1 * c1).sum()
+    x, v = rand((2, 3), seed=43), rand((2, 3), seed=44)
+    _, hv = hvp(f, x, v)
+    grad = gradient_of(f)
+    a = x.numpy()
+    expected = (grad(a + EPS * v.numpy())[0] - grad(a - EPS * v.numpy())[0]) / (2 * EPS)
+    close(hv.numpy(), expected)
