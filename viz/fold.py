@@ -10,7 +10,7 @@ Plumbing that nobody else uses disappears. Edges whose plumbing mixes time steps
 from .units import Edge, Unit, common_prefix
 
 STEP_KINDS = ("cell", "elided")
-LEAF_KINDS = ("param", "leaf", "input", "const")
+LEAF_KINDS = ("param", "leaf", "input", "const", "saved")
 OPAQUE = "opaque"                                 # a time key no step has: the plumbing is kept as it is
 
 
@@ -34,7 +34,7 @@ def fold_plumbing(view):
             continue                              # the plumbing mixes time steps: keep it as it is
         removed.add(id(e))
         for s in by_t.get(dst.t, ()):
-            kind = "elided" if "elided" in (units[s].kind, dst.kind) else "data"
+            kind = "elided" if "elided" in (units[s].kind, dst.kind) else _pass_kind(units[s], dst)
             new.setdefault((s, dst.key), Edge(s, dst.key, kind))
         for leaf in leaves:
             lu = units[leaf]
@@ -43,7 +43,7 @@ def fold_plumbing(view):
             else:
                 key = _per_step(view, lu, dst, steps_of)
                 users.setdefault(key, []).append(view.frames.get(dst.group, ()))
-                new.setdefault((key, dst.key), Edge(key, dst.key, "data"))
+                new.setdefault((key, dst.key), Edge(key, dst.key, _pass_kind(lu, dst)))
     if not removed:
         return
     for key, groups in users.items():              # x[t] sits in the clusters all its readers share
@@ -51,6 +51,14 @@ def fold_plumbing(view):
             units[key].cluster = common_prefix(groups)
     edges = [e for e in view.edges if id(e) not in removed] + list(new.values())
     view.edges = _prune(view, edges)
+
+
+def _pass_kind(src, dst):
+    """'data' in a forward graph; into a backward step (its group ends in 'backward', viz/steps.py):
+    'grad' from another backward step, 'saved' from a forward one."""
+    if dst.group is None or len(dst.group) < 4:
+        return "data"
+    return "grad" if src.group is not None and len(src.group) > 3 else "saved"
 
 
 def _reach(unit, ins, units, reach):

@@ -35,24 +35,32 @@ STYLE = {
     "leaf": dict(fillcolor="#ffffff", style="filled", penwidth="2"),
     "input": dict(fillcolor="#f2f2f2", style="filled", color="#777777"),
     "const": dict(fillcolor="#f2f2f2", style="filled", color="#999999"),
+    "saved": dict(fillcolor="#f3ecfa", style="rounded,filled", color="#7d4fb3"),
     "scalar": dict(shape="plaintext", style="", fontsize="9", height="0", width="0", margin="0.02"),
     "output": dict(fillcolor="#e3f4e1", color="#3b7d3a", style="filled,bold"),
     "elided": dict(fillcolor="#ffffff", color="#888888", style="rounded,dashed,filled", fontcolor="#555555"),
     "delay": dict(fillcolor="#333333", color="#333333", style="filled", fontcolor="#ffffff", fontsize="9",
                   shape="box", width="0", height="0"),
 }
+GRAD_COLOUR = "#c0392b"                            # edges of the backward pass
 EDGE_STYLE = {
     "data": dict(),
     "param": dict(style="dashed", penwidth="0.8"),
     "recurrent": dict(color="#1a5fb4", fontcolor="#1a5fb4", penwidth="1.8"),
     "delay": dict(color="#1a5fb4", fontcolor="#1a5fb4", penwidth="1.8", constraint="false"),
     "elided": dict(style="dashed", color="#888888", fontcolor="#888888"),
+    "grad": dict(color=GRAD_COLOUR, fontcolor=GRAD_COLOUR, penwidth="1.4"),    # backward to backward
+    "saved": dict(style="dashed", color="#7d4fb3", penwidth="0.9"),               # a forward value the backward reads
 }
 
 
 def draw_graph(root, module=None, detail="op", rolled=False, grads=False, max_steps=None, rankdir="LR",
-               names=None, node_budget=NODE_BUDGET):
+               names=None, node_budget=NODE_BUDGET, passes="auto"):
     """The graph behind `root` as a graphviz.Digraph (see viz/__init__.py for the options).
+
+    passes: for a gradient taken with create_graph=True, 'backward' (the default, 'auto': the backward pass
+    alone, the forward values it reads as 'saved' boxes) or 'both' (forward and backward side by side,
+    backward edges red, a backward node reading a forward value dashed); see viz/passes.py.
 
     node_budget: past this many nodes, the middle steps are elided (with a warning) when max_steps is None,
     and a ValueError asks for a smaller max_steps otherwise; None: no limit."""
@@ -63,12 +71,12 @@ def draw_graph(root, module=None, detail="op", rolled=False, grads=False, max_st
         raise RuntimeError("viz: grads=True but no tensor in the graph has a .grad; run "
                            "loss.backward(retain_graph=True) first (and viz.retain_grads(loss) before it to "
                            "keep the gradient of every intermediate tensor)")
-    view = build_view(graph, detail, rolled, max_steps)
+    view = build_view(graph, detail, rolled, max_steps, passes)
     steps = max((len(order) for order in view.steps.values()), default=0)
     size = _size(view)
     if node_budget is not None and size > node_budget and max_steps is None and steps > 3 and not rolled:
         k = max(1, int(node_budget * steps / size) // 2 - 1)
-        full, view = size, build_view(graph, detail, rolled, k)
+        full, view = size, build_view(graph, detail, rolled, k, passes)
         steps, size = max((len(order) for order in view.steps.values()), default=0), _size(view)
         if size <= node_budget and _fan(view) <= MAX_FAN:
             warnings.warn(f"viz: {full} nodes and edges is over the budget of {node_budget}; drawing the first and "
@@ -298,6 +306,9 @@ def _cluster_style(view, path):
         label = "each step t" if view.rolled else frame.title
         return dict(label=label, style="rounded,dashed" if view.rolled else "rounded", color="#9a9a9a",
                     fontsize="10", fontcolor="#555555")
+    if frame.kind == "pass":
+        return dict(label=frame.title, style="rounded,dashed", color=GRAD_COLOUR, fontcolor=GRAD_COLOUR,
+                    fontsize="12")
     if frame.kind == "layer":
         return dict(label=frame.title, style="rounded,filled", fillcolor="#f6f6f6", color="#c8c8c8", fontsize="11")
     return dict(label=frame.title, style="rounded", color="#7a7a7a", fontsize="12")

@@ -13,6 +13,7 @@ from collections import namedtuple
 from .units import common_prefix
 
 GROUP_FACTS = ("module", "layer", "direction")
+BACKWARD = "backward_of"        # the fact the engine puts on nodes a create_graph backward makes (viz/passes.py)
 
 # One cluster around drawn units. kind: 'module' (a scope name) | 'layer' (a layer and direction) |
 # 'time' (step t); key: its part of the cluster's id; title: what the picture writes on it.
@@ -41,7 +42,7 @@ def locate(nodes):
         if "t" in meta or any(k in meta for k in GROUP_FACTS):
             module = meta.get("module")
             module = (module,) if isinstance(module, str) else None if module is None else tuple(module)
-            key = (module, meta.get("layer"), meta.get("direction"))
+            key = (module, meta.get("layer"), meta.get("direction")) + (("backward",) if BACKWARD in meta else ())
             members.setdefault(key, []).append(i)
         raw.append(key)
     group_of = {}
@@ -62,8 +63,8 @@ def locate(nodes):
             places[i] = Place(group, t, rest, frames + module_frames(rest), dict(nodes[i].meta))
     for i, key in enumerate(raw):
         if key is None:
-            scope = tuple(nodes[i].scope)
-            places[i] = Place(None, None, scope, module_frames(scope), dict(nodes[i].meta or {}))
+            scope, meta = tuple(nodes[i].scope), dict(nodes[i].meta or {})
+            places[i] = Place(None, None, scope, pass_frames(meta) + module_frames(scope), meta)
     return places
 
 
@@ -71,10 +72,19 @@ def module_frames(names):
     return tuple(Frame("module", name, name, None) for name in names)
 
 
+def pass_frames(meta):
+    """The 'backward pass' cluster around a node made by a backward with create_graph=True (none otherwise)."""
+    return (BACKWARD_FRAME,) if BACKWARD in meta else ()
+
+
+BACKWARD_FRAME = Frame("pass", "backward", "backward pass", None)
+
+
 def group_frames(group):
-    """The module clusters of a group, then its layer cluster (when it has a layer or a reverse direction)."""
-    module, layer, direction = group
-    frames = module_frames(module)
+    """The module clusters of a group, then its layer cluster (when it has a layer or a reverse direction).
+    A group of backward nodes (a 4th entry, 'backward') sits inside the 'backward pass' cluster."""
+    module, layer, direction = group[:3]
+    frames = (BACKWARD_FRAME,) * (len(group) > 3) + module_frames(module)
     if layer is None and direction in (None, "forward"):
         return frames
     side = "" if direction in (None, "forward") else f"_{direction}"

@@ -10,9 +10,12 @@ show the scope names as they are).
   a recurrent edge through a 'delay' unit (the textbook circuit diagram).
 - max_steps=k keeps the first and last k steps of each group and replaces the rest by one 'elided' unit.
 Leaves (parameters, inputs) are drawn once, outside the time clusters; the output is drawn after its op.
+A graph that holds a backward pass (create_graph=True) is drawn as viz/passes.py says: its edges are
+'grad' (backward to backward), 'saved' (a forward value read by the backward) or forward edges as above.
 """
+from . import passes as passes_
 from .fold import fold_plumbing
-from .steps import group_frames, locate, split_frames, time_frame
+from .steps import BACKWARD, group_frames, locate, split_frames, time_frame
 from .units import Edge, Unit, common_prefix, shape_text
 
 PLUMBING = ("GetItem", "Reshape", "Unbind", "Split", "Permute", "Cast")   # left out of a step's description
@@ -25,8 +28,9 @@ class View:
     """`units` (key -> Unit), `edges`, `steps` ({group: [time-step frames or elided unit key, in time order]}),
     `frames` ({group: the clusters around it}), `rep` (rolled: {group: the step drawn}) and the options."""
 
-    def __init__(self, graph, detail, rolled, max_steps):
+    def __init__(self, graph, detail, rolled, max_steps, passes="forward"):
         self.graph, self.detail, self.rolled, self.max_steps = graph, detail, rolled, max_steps
+        self.passes = passes                       # 'forward' (no backward nodes), 'backward' or 'both'
         self.units, self.edges, self.steps, self.frames, self.rep = {}, [], {}, {}, {}
         self._seen, self._ids = set(), {}
 
@@ -50,13 +54,19 @@ class View:
         return name
 
 
-def build_view(graph, detail="op", rolled=False, max_steps=None):
-    """The units and edges to draw for `graph` (see the module docstring for the options)."""
+def build_view(graph, detail="op", rolled=False, max_steps=None, passes="auto"):
+    """The units and edges to draw for `graph` (see the module docstring for the options; `passes`: see
+    viz/passes.py)."""
     if detail not in ("op", "cell"):
         raise ValueError(f"viz: detail must be 'op' or 'cell', got {detail!r}")
     if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
         raise ValueError(f"viz: max_steps must be a positive int (the steps kept at each end), got {max_steps!r}")
-    view = View(graph, detail, rolled, max_steps)
+    passes = passes_.choose(graph, passes)
+    if passes != "forward" and rolled:
+        raise ValueError("viz: rolled=True draws a forward graph; draw a backward pass unrolled (rolled=False)")
+    if passes == "backward":
+        graph = passes_.backward_only(graph)
+    view = View(graph, detail, rolled, max_steps, passes)
     where = dict(zip(graph.ops, locate(list(graph.ops.values()))))      # op key -> Place
     steps = {}                                        # group -> {t: [op keys in creation order]}
     for k, p in where.items():
@@ -91,6 +101,8 @@ def build_view(graph, detail="op", rolled=False, max_steps=None):
     for unit in view.units.values():
         if unit.kind in ("cell", "layer"):
             unit.label, unit.info = _cell_label(unit, [graph.ops[k] for k in unit.ops], where)
+            if unit.ops and BACKWARD in where[unit.ops[0]].meta:
+                unit.label = "∂ " + unit.label     # the backward of that cell
     _add_edges(view, graph, where, unit_of, steps)
     _add_output(view, graph, unit_of)
     _grad_norms(view, graph, unit_of)
@@ -142,7 +154,10 @@ def _signatures(graph, keys, where):
 def _op_unit(view, op, cluster, group=None, t=None):
     unit = view.units.get(op.key)
     if unit is None:
-        unit = view.add_unit(Unit(op.key, "op", op_label(op), cluster, f"{op.name} #{op.key[2:]}", group, t))
+        info = f"{op.name} #{op.key[2:]}"
+        if passes_.is_backward(op):
+            info += f", backward of {passes_.forward_name(view.graph, op)}"
+        unit = view.add_unit(Unit(op.key, "op", op_label(op), cluster, info, group, t))
         unit.ops.append(op.key)
     return unit
 
@@ -241,8 +256,13 @@ def _add_edges(view, graph, where, unit_of, steps):
                 continue
             kind = ("elided" if "elided" in (units[src].kind, units[dst].kind) else
                     "recurrent" if recurrent else "data")
+            back = BACKWARD in d.meta
+            if back and kind != "elided":
+                kind = "grad" if BACKWARD in s.meta else "saved"
             label = ""
-            if recurrent:
+            if recurrent and back:
+                label = "∂" + str(s.t).translate(SUBSCRIPT)     # gradient handed back from step s.t
+            elif recurrent:
                 label = names[tkey] + ("" if rolled else str(s.t).translate(SUBSCRIPT))
             elif graph.ops[tn.op].n_out > 1 and units[src].kind == "op":
                 label = _piece_label(graph, where, tn, steps, rolled)
@@ -259,7 +279,7 @@ def _add_edges(view, graph, where, unit_of, steps):
     for tkey, users in leaf_users.items():       # a leaf sits where its users are, outside their time
         unit = units[tkey]                         # steps unless it is data that one step alone reads
         outside, step = split_frames(common_prefix([units[u].cluster for u in users]))
-        local = step is not None and not rolled and unit.kind in ("input", "const")
+        local = step is not None and not rolled and unit.kind in ("input", "const", "saved")
         unit.cluster = outside + (step,) if local else outside
         unit.t = step.t if local else None
 
@@ -286,12 +306,12 @@ def _leaf_edge(view, tn, dst, slot, leaf_users):
         view.add_edge(key, dst, "data")
         return
     if tn.key not in view.units:
-        label = tn.name or ("leaf" if tn.kind == "leaf" else "input")
+        label = tn.name or ("leaf" if tn.kind == "leaf" else "input" if view.passes == "forward" else "constant")
         info = f"{tn.kind} {tn.dtype}{list(tn.shape)}"
         view.add_unit(Unit(tn.key, tn.kind, label + "\n" + shape_text(tn.shape), (), info))
         view.units[tn.key].grad_norm = tn.grad_norm
     leaf_users.setdefault(tn.key, []).append(dst)
-    kind = "param" if tn.kind in ("param", "leaf") else "data"
+    kind = "param" if tn.kind in ("param", "leaf") else "saved" if tn.kind == "saved" else "data"
     view.add_edge(tn.key, dst, kind)
 
 
@@ -300,13 +320,13 @@ def _add_output(view, graph, unit_of):
     src = unit_of.get(tn.op)
     if src is None:
         return
-    text = tn.name or ("loss" if tn.size == 1 else "output")
+    text = tn.name or ("gradient" if view.passes != "forward" else "loss" if tn.size == 1 else "output")
     value = tn.value
     label = f"{text} = {value:.4g}" if value is not None else f"{text}\n{shape_text(tn.shape)}"
     unit = view.add_unit(Unit("output", "output", label, split_frames(view.units[src].cluster)[0],
                               f"output {tn.dtype}{list(tn.shape)}"))
     unit.grad_norm = tn.grad_norm
-    view.add_edge(src, "output", "data")
+    view.add_edge(src, "output", "grad" if view.passes != "forward" else "data")
 
 
 def _grad_norms(view, graph, unit_of):
