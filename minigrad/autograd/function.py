@@ -240,8 +240,10 @@ class Function:
             raise op_error(type(e) if type(e) in (ValueError, IndexError, TypeError) else ValueError,
                            self.name, f"{e} (inputs: {describe(arrays)})") from None
         multi = type(out) is tuple
-        if not multi and type(out) is not kind and not backend.is_array(out):
-            out = backend.array_module(arrays[0]).asarray(out)
+        if not multi and type(out) is not kind and not backend.is_array(out):   # a NumPy scalar from a 0-d op
+            scalar, out = out, backend.array_module(arrays[0]).asarray(out)
+            if self._saved:
+                self._saved = tuple([out if a is scalar else a for a in self._saved])
         if _state.anomaly:
             self.scope, self.id = _state.scope, -1
             _check_finite(self, out if multi else (out,), "output")
