@@ -4,6 +4,9 @@
     viz.render(loss, 'lstm.png', module=model, rolled=True)          # .png .svg .pdf .dot
     hs = viz.step_states(loss); loss.backward()                      # the hidden state of every step
     viz.plot_grad_flow({'LSTM': hs})                                 # ||dL/dh_t|| against t
+    g, = mg.autograd.grad(loss, w, create_graph=True)
+    viz.draw_graph(g, passes='both')                                 # BPTT beside the forward pass
+    norms, fig = viz.render_jacobian_norms(hs[-1], hs, 'jac.png')    # exact ||dh_T/dh_t||, F and sigma_max
 
 Options of draw_graph/render: detail='op' (every op) or 'cell' (one node per cell application, the input
 projection folded in); rolled=True (one step, the recurrence through a 1-step delay); grads=True (colour
@@ -18,5 +21,6 @@ see viz/steps.py), never from scope names: a loop of your own shows its steps wh
 """
 from .capture import Graph, OpNode, Scope, TensorNode, capture, retain_grads
 from .gradflow import grad_norms, plot_grad_flow, step_states
+from .jacobian import jacobian_norms, plot_jacobian_norms, render_jacobian_norms, state_jacobians
 from .render import draw_graph, render, to_digraph
 from .view import build_view

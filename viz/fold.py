@@ -49,7 +49,9 @@ def fold_plumbing(view):
     for key, groups in users.items():              # x[t] sits in the clusters all its readers share
         if "[" in key:
             units[key].cluster = common_prefix(groups)
-    edges = [e for e in view.edges if id(e) not in removed] + list(new.values())
+    kept = [e for e in view.edges if id(e) not in removed]
+    there = {(e.src, e.dst, e.kind) for e in kept}         # the same edge twice crashes dot (merge_chain)
+    edges = kept + [e for e in new.values() if (e.src, e.dst, e.kind) not in there]
     view.edges = _prune(view, edges)
 
 

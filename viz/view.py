@@ -32,6 +32,7 @@ class View:
         self.graph, self.detail, self.rolled, self.max_steps = graph, detail, rolled, max_steps
         self.passes = passes                       # 'forward' (no backward nodes), 'backward' or 'both'
         self.units, self.edges, self.steps, self.frames, self.rep = {}, [], {}, {}, {}
+        self.whole = graph                         # the captured graph, before backward_only left out the forward
         self._seen, self._ids = set(), {}
 
     def add_unit(self, unit):
@@ -64,9 +65,11 @@ def build_view(graph, detail="op", rolled=False, max_steps=None, passes="auto"):
     passes = passes_.choose(graph, passes)
     if passes != "forward" and rolled:
         raise ValueError("viz: rolled=True draws a forward graph; draw a backward pass unrolled (rolled=False)")
+    whole = graph                                  # names the forward op of each backward op
     if passes == "backward":
         graph = passes_.backward_only(graph)
     view = View(graph, detail, rolled, max_steps, passes)
+    view.whole = whole
     where = dict(zip(graph.ops, locate(list(graph.ops.values()))))      # op key -> Place
     steps = {}                                        # group -> {t: [op keys in creation order]}
     for k, p in where.items():
@@ -156,7 +159,7 @@ def _op_unit(view, op, cluster, group=None, t=None):
     if unit is None:
         info = f"{op.name} #{op.key[2:]}"
         if passes_.is_backward(op):
-            info += f", backward of {passes_.forward_name(view.graph, op)}"
+            info += f", backward of {passes_.forward_name(view.whole, op)}"
         unit = view.add_unit(Unit(op.key, "op", op_label(op), cluster, info, group, t))
         unit.ops.append(op.key)
     return unit
