@@ -65,6 +65,8 @@ def backward_only(graph):
 def forward_name(graph, op):
     """'Tanh #16': the forward op whose backward made `op`, as the op's tooltip names it."""
     target = op.meta.get(BACKWARD)
+    if target is None:
+        return "the sum of a leaf's gradients"
     for other in graph.ops.values():
         if other.id == target:
             return f"{other.label} #{other.key[2:]}"

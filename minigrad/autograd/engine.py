@@ -112,6 +112,8 @@ def _walk(roots, seeds, retain_graph, create_graph, targets=None, stop_at_target
                 if wanted is None or any(_source(t) in pending or (stop_at_targets and _key(t) in wanted)
                                          for t in node.inputs):      # (grad: skip nodes that only end a path)
                     gxs = _node_backward(node, g, create_graph)
+                    if create_graph:
+                        _state.scope, _state.meta = prev[2], prev[3]
             inputs = node.inputs
             if not retain_graph:
                 node.release()
@@ -148,14 +150,28 @@ def _send(grads, key, g):
     """Add gradient g for `key` (a leaf tensor, or (node, output index)) to what has arrived so far."""
     if isinstance(key, Tensor):
         old = grads.get(key)
-        grads[key] = g if old is None else old + g
+        if old is None:
+            grads[key] = g
+        elif isinstance(g, Tensor):              # a recorded sum into a leaf: part of the backward, of no step
+            outer = _state.scope, _state.meta
+            _state.scope, _state.meta = (), {"backward_of": None}
+            grads[key] = old + g
+            _state.scope, _state.meta = outer
+        else:
+            grads[key] = old + g
         return
     node, i = key
     slot = grads.get(node)
     if slot is None:
         grads[node] = {i: g}
     elif i in slot:
-        slot[i] = slot[i] + g
+        if isinstance(g, Tensor):                # a recorded sum belongs to the backward of the node it feeds
+            outer = _state.scope, _state.meta
+            _state.scope, _state.meta = node.scope, {**(node.meta or {}), "backward_of": node.id}
+            slot[i] = slot[i] + g
+            _state.scope, _state.meta = outer
+        else:
+            slot[i] = slot[i] + g
     else:
         slot[i] = g
 
