@@ -5,7 +5,6 @@ import re
 import numpy as np
 import pytest
 
-import minigrad as mg
 
 
 def test_the_readme_autograd_section_runs(monkeypatch, tmp_path, capsys):

@@ -64,30 +64,34 @@ def _key(t):
 def _walk(roots, seeds, retain_graph, create_graph, targets=None, stop_at_targets=False):
     """Send gradients from `roots` (seeded with `seeds`) back through the graph.
 
-    Without `targets`, leaves accumulate them into .grad. With targets (tensors), return {key: gradient} for
-    them instead, touch no .grad, and run only the nodes that lead to a target. `stop_at_targets` does not walk
-    past the targets (used when every path from the roots ends at a target, as in `decompose`).
+    Without `targets`, leaves accumulate them into .grad (a leaf with hooks first waits for all of them).
+    With targets (tensors), return {key: gradient} for them instead, touch no .grad, and run only the nodes
+    that lead to a target. `stop_at_targets` does not walk past the targets (used when every path from the
+    roots ends at a target, as in `decompose`).
     """
     wanted = None if targets is None else {_key(t) for t in targets}
-    pending = _count_consumers(roots, wanted if stop_at_targets else None)
+    pending = _count_consumers(roots, wanted if stop_at_targets else None, all_leaves=wanted is not None)
     if wanted is not None:
         pending = _prune(pending, wanted, stop_at_targets)
     found = {}
-    grads = {}                                   # node -> {output index: gradient}; leaf -> gradient
-    for t, g in zip(roots, seeds):
-        _send(grads, _key(t), g)
+    grads = {}                                   # node -> {output index: gradient}; waiting leaf -> gradient
     ready = [n for n, count in pending.items() if count == 0]
-    if wanted is not None and stop_at_targets:   # roots that are targets themselves are found as they are
-        for t in roots:
-            if _key(t) in wanted and _key(t) in grads:
-                found[_key(t)] = grads.pop(_key(t))
-    prev = _state.differentiating, _state.grad_enabled, _state.scope, _state.meta
-    _state.differentiating = _state.grad_enabled = create_graph
+    for t, g in zip(roots, seeds):
+        key = _key(t)
+        if wanted is not None and stop_at_targets and key in wanted:
+            found[key] = g                       # a root that is a target is found as it is
+        elif t.grad_fn is None and t not in pending:
+            _accumulate(t, g, create_graph)      # a root that is a leaf without hooks
+        else:
+            _send(grads, key, g)
+    prev = _state.grad_enabled, _state.scope, _state.meta
+    _state.grad_enabled = create_graph
+    anomaly = _state.anomaly
     try:
         while ready:
             node = ready.pop()
             g = grads.pop(node, None)
-            if isinstance(node, Tensor):         # a leaf: every gradient for it has arrived
+            if isinstance(node, Tensor):         # a waiting leaf: every gradient for it has arrived
                 if g is not None:
                     g = _run_hooks(node._hooks, g, create_graph)
                     if wanted is not None:
@@ -107,13 +111,22 @@ def _walk(roots, seeds, retain_graph, create_graph, targets=None, stop_at_target
                     for i, gi in g.items():
                         if (node, i) in wanted:
                             found[(node, i)] = gi
-                elif node._retained:
-                    _keep_retained(node, g, create_graph)
-                if wanted is None or any(_source(t) in pending or (stop_at_targets and _key(t) in wanted)
-                                         for t in node.inputs):      # (grad: skip nodes that only end a path)
-                    gxs = _node_backward(node, g, create_graph)
+                    if any(_source(t) in pending or (stop_at_targets and _key(t) in wanted) for t in node.inputs):
+                        gxs = _node_backward(node, g, create_graph)   # (skip nodes that only end a path)
+                else:
+                    if node._retained:
+                        _keep_retained(node, g, create_graph)
                     if create_graph:
-                        _state.scope, _state.meta = prev[2], prev[3]
+                        gxs = _node_backward(node, g, True)
+                    else:                        # the first-order path, kept short: it runs for every node
+                        gxs = node.backward(g[0]) if node.n_out == 1 else \
+                            node.backward(*[g.get(i) for i in range(node.n_out)])
+                        if type(gxs) is not tuple:
+                            gxs = (gxs,)
+                        if anomaly:
+                            _check_finite(node, gxs, "gradient for input")
+                if create_graph:
+                    _state.scope, _state.meta = prev[1], prev[2]
             inputs = node.inputs
             if not retain_graph:
                 node.release()
@@ -122,22 +135,40 @@ def _walk(roots, seeds, retain_graph, create_graph, targets=None, stop_at_target
                 if gx is not None and gx.shape != t.data.shape:
                     raise RuntimeError(f"backward: {node.name} returned a gradient of shape {tuple(gx.shape)} for "
                                        f"input {k} of shape {t.data.shape} (a bug in that op's backward)")
-                key = _key(t)
-                if stop_at_targets and key in wanted:
+                parent = t.grad_fn
+                if stop_at_targets and _key(t) in wanted:
                     if gx is not None:
+                        key = _key(t)
                         found[key] = gx if key not in found else found[key] + gx
                     continue
-                parent = _source(t)
-                if parent not in pending:
-                    continue                      # constants, and (for grad) parts that lead to no target
-                if gx is not None:
-                    _send(grads, key, gx)
+                if parent is None:               # a leaf
+                    if not t._hooks and wanted is None:      # no hooks: accumulate at once
+                        if gx is not None and t._requires_grad:
+                            _accumulate(t, gx, create_graph)
+                        continue
+                    if t not in pending:
+                        continue
+                    parent = t
+                    if gx is not None:
+                        _send(grads, t, gx)
+                elif wanted is not None and parent not in pending:
+                    continue                     # (grad) a part of the graph that leads to no target
+                elif gx is not None:
+                    slot = grads.get(parent)
+                    if slot is None:
+                        grads[parent] = {t._index: gx}
+                    elif t._index not in slot:
+                        slot[t._index] = gx
+                    elif create_graph:
+                        _send(grads, (parent, t._index), gx)
+                    else:
+                        slot[t._index] = slot[t._index] + gx
                 left = pending[parent] - 1
                 pending[parent] = left
                 if left == 0:
                     ready.append(parent)
     finally:
-        _state.differentiating, _state.grad_enabled, _state.scope, _state.meta = prev
+        _state.grad_enabled, _state.scope, _state.meta = prev
     return found
 
 
@@ -177,13 +208,17 @@ def _send(grads, key, g):
 
 
 def _node_backward(node: Function, g: dict, create_graph: bool) -> tuple:
-    """Call the node's backward on its output gradients; one gradient (or None) per input."""
+    """Call the node's backward on its output gradients; one gradient (or None) per input.
+    With create_graph, `node.saved` holds Tensors of the graph while it runs (arrays again after)."""
     if create_graph:
         _state.scope = node.scope
         _state.meta = {**(node.meta or {}), "backward_of": node.id}
         if node.decompose is not None:
             return _backward_by_decomposition(node, g)
+    arrays = node.saved
     try:
+        if create_graph and arrays:
+            node.saved = node.saved_as_tensors()
         if node.n_out == 1:
             gxs = node.backward(g[0])
         else:
@@ -194,6 +229,9 @@ def _node_backward(node: Function, g: dict, create_graph: bool) -> tuple:
         raise TypeError(f"{node.name}.backward cannot run on Tensors, which create_graph=True needs (the "
                         f"backward is itself differentiated): {e}. Write it with operations Tensors have "
                         "(operators, methods, namespace(gy)) on self.saved, or give the op a decompose()") from e
+    finally:
+        if arrays:
+            node.saved = arrays
     if type(gxs) is not tuple:
         gxs = (gxs,)
     if create_graph:
@@ -298,29 +336,35 @@ def _seed_gradient(op, root, grad, create_graph):
     return Tensor._make(g) if create_graph else g
 
 
-def _count_consumers(roots, stop=None):
-    """For each node and leaf reachable from `roots`, how many edges lead into it (iterative DFS).
+def _count_consumers(roots, stop=None, all_leaves=False):
+    """For each node reachable from `roots`, how many edges lead into it (iterative DFS); also for the
+    leaves that must wait for all their gradients (those with hooks, or all of them with `all_leaves`).
     Tensors whose key is in `stop` are not walked past."""
     pending = {}
     stack = []
     for t in roots:
         source = _source(t)
-        if source not in pending and not (stop and _key(t) in stop):
+        if source not in pending and not (stop and _key(t) in stop) and \
+                (source is not t or all_leaves or t._hooks):
             pending[source] = 0
             if source is not t:
                 stack.append(source)
     while stack:
         node = stack.pop()
         for t in node.inputs:
-            if not t._requires_grad or (stop and _key(t) in stop):
+            parent = t.grad_fn
+            if parent is None:
+                if not t._requires_grad or not (all_leaves or t._hooks) or (stop and t in stop):
+                    continue
+                parent = t
+            elif stop and (parent, t._index) in stop:
                 continue
-            source = _source(t)
-            if source in pending:
-                pending[source] += 1
+            if parent in pending:
+                pending[parent] += 1
             else:
-                pending[source] = 1
-                if source is not t:
-                    stack.append(source)
+                pending[parent] = 1
+                if parent is not t:
+                    stack.append(parent)
     return pending
 
 

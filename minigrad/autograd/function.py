@@ -7,7 +7,7 @@ The walk that calls the nodes' backward methods is in engine.py.
 
 One backward serves first and higher derivatives. Normally backward runs on arrays. When a
 backward must itself be differentiable (`create_graph=True`), the engine calls the same method
-with Tensor gradients, and `self.saved` hands back the saved inputs and outputs as Tensors
+with Tensor gradients and with `self.saved` holding the saved inputs and outputs as Tensors
 linked to the graph, so every operation backward does is recorded as new graph nodes.
 """
 import functools
@@ -21,11 +21,10 @@ from ..tensor import Tensor
 
 class _State:
     """Global switches read on every op call."""
-    __slots__ = ("grad_enabled", "scope", "meta", "anomaly", "differentiating")
+    __slots__ = ("grad_enabled", "scope", "meta", "anomaly")
 
     def __init__(self):
         self.grad_enabled = True
-        self.differentiating = False  # a backward with create_graph=True is running: `saved` gives Tensors
         self.scope = ()           # tuple of names, e.g. ("encoder", "lstm", "l0", "t=3")
         self.meta = None          # structured facts about the nodes being made, e.g. {"layer": 0, "t": 3}
         self.anomaly = False
@@ -167,9 +166,9 @@ class Function:
     """Base class of every differentiable op; an instance is one node of the graph.
 
     Subclasses define `forward(self, *arrays) -> array (or tuple of arrays)` and
-    `backward(self, *grads) -> one gradient (or None) per input`. Inputs and outputs that backward
-    differentiates through are kept with `self.save_for_backward(...)` and read back as `self.saved`;
-    other things kept on `self` (shapes, masks, indices) are constants of the derivative.
+    `backward(self, *grads) -> one gradient (or None) per input`. Forward keeps the inputs and outputs
+    that backward differentiates through in `self.saved` (a tuple of forward's own arrays); other things
+    kept on `self` (shapes, masks, indices) are constants of the derivative.
     `self.needs_grad[i]` tells backward whether input i wants a gradient. A recorded node also carries
     `scope` (the names active when it was made), `meta` (the facts of `annotate`, or None) and `id`.
 
@@ -180,7 +179,7 @@ class Function:
     """
     __slots__ = ("inputs", "needs_grad", "n_out", "scope", "meta", "id", "_retained", "_hooks", "_released",
                  "__dict__", "__weakref__")
-    _saved = ()                    # what save_for_backward kept (a class default: most ops save nothing)
+    saved = ()                     # forward's inputs and outputs that backward reads (most ops keep none)
     decompose = None               # optional: the op written in plain ops (for higher derivatives)
 
     @property
@@ -192,23 +191,16 @@ class Function:
         """True once backward() has freed what this node saved (the graph behind it can't be walked)."""
         return self._released
 
-    def save_for_backward(self, *arrays: backend.Array) -> None:
-        """Keep inputs and outputs of forward that backward differentiates through (read back as `saved`)."""
-        self._saved = arrays
-
-    @property
-    def saved(self) -> tuple:
-        """What forward saved: arrays, or (while a create_graph backward runs) the same values as Tensors:
-        the node's own inputs, its outputs as tensors of this node, other arrays as constants."""
-        if not _state.differentiating:
-            return self._saved
-        outputs = vars(self).get("_output_ids", ())
+    def saved_as_tensors(self) -> tuple:
+        """`saved` as Tensors in the graph: the node's own input tensors, and its outputs as tensors of this
+        node. The engine puts these in `saved` while backward runs with create_graph=True."""
+        outputs = vars(self).get("_output_ids")      # (only a node of several outputs that saves one)
         out = []
-        for a in self._saved:
+        for a in self.saved:
             t = next((x for x in self.inputs if x.data is a), None)
-            if t is None and id(a) in outputs:
-                t = Tensor._make(a, True, self, outputs.index(id(a)))
-            out.append(Tensor._make(a) if t is None else t)
+            if t is None:                            # not an input: an output
+                t = Tensor._make(a, True, self, outputs.index(id(a)) if outputs else 0)
+            out.append(t)
         return tuple(out)
 
     def label(self) -> str:
@@ -242,8 +234,8 @@ class Function:
         multi = type(out) is tuple
         if not multi and type(out) is not kind and not backend.is_array(out):   # a NumPy scalar from a 0-d op
             scalar, out = out, backend.array_module(arrays[0]).asarray(out)
-            if self._saved:
-                self._saved = tuple([out if a is scalar else a for a in self._saved])
+            if self.saved:
+                self.saved = tuple([out if a is scalar else a for a in self.saved])
         if _state.anomaly:
             self.scope, self.id = _state.scope, -1
             _check_finite(self, out if multi else (out,), "output")
@@ -262,9 +254,9 @@ class Function:
         self._retained = None
         self._hooks = None
         self._released = False
-        if self._saved:                 # which saved arrays are outputs (ids are unique while they live)
-            self._output_ids = tuple([id(o) for o in out]) if multi else (id(out),)
         if multi:
+            if self.saved:              # which outputs were saved (ids are unique while they live)
+                self._output_ids = tuple([id(o) for o in out])
             self.n_out = len(out)
             return tuple([Tensor._make(o, True, self, i) for i, o in enumerate(out)])
         self.n_out = 1

@@ -31,7 +31,7 @@ class Sub(Function):
 
 class Mul(Function):
     def forward(self, x, y):
-        self.save_for_backward(x, y)
+        self.saved = (x, y)
         return x * y
 
     def backward(self, gy):
@@ -44,7 +44,7 @@ class Mul(Function):
 
 class Div(Function):
     def forward(self, x, y):
-        self.save_for_backward(x, y)
+        self.saved = (x, y)
         return x / y
 
     def backward(self, gy):
@@ -68,7 +68,7 @@ class Neg(Function):
 class Pow(Function):
     def forward(self, x, y):
         out = x ** y
-        self.save_for_backward(x, y, out)
+        self.saved = (x, y, out)
         return out
 
     def backward(self, gy):

@@ -11,7 +11,7 @@ class MatMul(Function):
         if x.shape[-1] != y.shape[-2 if y.ndim > 1 else 0]:
             raise op_error(ValueError, "MatMul", f"shapes {x.shape} @ {y.shape} do not align: expected "
                                                  f"x.shape[-1] == y.shape[-2] (inputs: {describe((x, y))})")
-        self.save_for_backward(x, y)
+        self.saved = (x, y)
         return x @ y
 
     def backward(self, gy):

@@ -49,7 +49,7 @@ class Softmax(Function):
         y = x - x.max(axis=axis, keepdims=True)
         backend.array_module(x).exp(y, out=y)
         y /= y.sum(axis=axis, keepdims=True)
-        self.save_for_backward(y)
+        self.saved = (y,)
         return y
 
     def backward(self, gy):
@@ -270,7 +270,7 @@ class MSELoss(Function):
         if x.shape != t.shape:
             raise op_error(ValueError, "mse_loss", f"input of shape {x.shape} and target of shape {t.shape} differ; "
                                                    "expected equal shapes (no broadcasting)")
-        self.save_for_backward(x, t)
+        self.saved = (x, t)
         self.size = x.size
         d = x - t
         sq = d * d
@@ -386,7 +386,7 @@ class Affine(Function):
         if b is not None and b.shape != (w.shape[0],):
             raise op_error(ValueError, "linear", f"bias of shape {b.shape} does not fit weight of shape {w.shape}: "
                                                  f"expected ({w.shape[0]},)")
-        self.save_for_backward(x, w)
+        self.saved = (x, w)
         rows = math.prod(x.shape[:-1])                  # not -1: it is ambiguous when a size is 0
         y = x.reshape(rows, x.shape[-1]) @ w.T
         if b is not None:

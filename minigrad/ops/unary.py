@@ -13,7 +13,7 @@ from ..backend import Array, array_module
 class Exp(Function):
     def forward(self, x):
         y = array_module(x).exp(x)
-        self.save_for_backward(y)
+        self.saved = (y,)
         return y
 
     def backward(self, gy):
@@ -24,7 +24,7 @@ class Exp(Function):
 
 class Log(Function):
     def forward(self, x):
-        self.save_for_backward(x)
+        self.saved = (x,)
         return array_module(x).log(x)
 
     def backward(self, gy):
@@ -36,7 +36,7 @@ class Log(Function):
 class Tanh(Function):
     def forward(self, x):
         y = array_module(x).tanh(x)
-        self.save_for_backward(y)
+        self.saved = (y,)
         return y
 
     def backward(self, gy):
@@ -85,7 +85,7 @@ class Sigmoid(Function):
     def forward(self, x):
         # 1/(1+e^-x), full relative precision in both tails (sigmoid(-20) is 2e-9, not 0), no overflow
         y = sigmoid(x)
-        self.save_for_backward(y)
+        self.saved = (y,)
         return y
 
     def backward(self, gy):
@@ -107,7 +107,7 @@ class ReLU(Function):
 class Sqrt(Function):
     def forward(self, x):
         y = array_module(x).sqrt(x)
-        self.save_for_backward(y)
+        self.saved = (y,)
         return y
 
     def backward(self, gy):
