@@ -85,15 +85,20 @@ def plot_grad_flow(states, ax=None, title="Gradient flow through time"):
         shown = [n if n > 0 else (floor or 1.0) * 1e-3 for n in norms]    # exact zeros drawn below the rest
         ax.plot(range(len(norms)), shown, marker="o" if len(norms) <= 40 else None, markersize=3,
                 linewidth=1.5, label=name)
-    ax.set_yscale("log")
-    ax.set_xlabel("time step t")
-    ax.set_ylabel("‖dL/dh_t‖")
-    if title:
-        ax.set_title(title)
-    ax.grid(True, which="major", alpha=0.3)
+    time_axes(ax, "‖dL/dh_t‖", title)
     if len(lines) > 1 or next(iter(lines)) != "":
         ax.legend()
     return fig
+
+
+def time_axes(ax, ylabel, title):
+    """A log-scale y against the time step t, with a light grid: the axes of the gradient-flow plots."""
+    ax.set_yscale("log")
+    ax.set_xlabel("time step t")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(True, which="major", alpha=0.3)
 
 
 def _lines(states):

@@ -14,7 +14,7 @@ import numpy as np
 from minigrad import Tensor
 from minigrad.autograd.functional import jacobian_of
 
-from .gradflow import _pyplot
+from .gradflow import _pyplot, time_axes
 
 
 def state_jacobians(h_T, hs):
@@ -64,12 +64,7 @@ def plot_jacobian_norms(lines, ax=None, title="How h_T depends on each earlier s
             values = [v if v > 0 else np.nan for v in norms[key]]      # zero: h_T does not depend on h_t
             ax.plot(range(len(values)), values, style, color=colour, marker="o" if len(values) <= 40 else None,
                     markersize=3, linewidth=1.5, label=f"{name} {text}".strip())
-    ax.set_yscale("log")
-    ax.set_xlabel("time step t")
-    ax.set_ylabel("norm of dh_T/dh_t")
-    if title:
-        ax.set_title(title)
-    ax.grid(True, which="major", alpha=0.3)
+    time_axes(ax, "norm of dh_T/dh_t", title)
     ax.legend()
     return fig
 
