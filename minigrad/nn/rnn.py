@@ -88,8 +88,12 @@ class Recurrent(Module):
         return {kind: getattr(self, f"{kind}_l{layer}{suffix}", None) for kind in self.cell.parameter_names()}
 
     def forward(self, x: Tensor, hx=None, lengths=None):
-        """-> (output, h_n), or (output, (h_n, c_n, ...)) when the cell's state has several tensors."""
+        """-> (output, h_n), or (output, (h_n, c_n, ...)) when the cell's state has several tensors.
+        A PackedSequence input gives a PackedSequence output (nn.utils.rnn)."""
         name = type(self).__name__
+        if not isinstance(x, Tensor) and type(x).__name__ == "PackedSequence":
+            from .utils.rnn import run_packed
+            return run_packed(self, x, hx)
         if not isinstance(x, Tensor) or x.ndim != 3 or x.shape[-1] != self.input_size:
             layout = "(batch, seq, input_size)" if self.batch_first else "(seq, batch, input_size)"
             got = x.shape if isinstance(x, Tensor) else type(x).__name__

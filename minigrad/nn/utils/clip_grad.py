@@ -2,8 +2,8 @@
 import math
 from typing import Iterable
 
-from .. import backend
-from ..tensor import Tensor
+from ... import backend
+from ...tensor import Tensor
 
 
 def _grads(parameters):
