@@ -218,6 +218,19 @@ class Tensor:
     def __gt__(self, other: Tensor | Scalar) -> Tensor: return _ops.compare("gt", self, other)
     def __ge__(self, other: Tensor | Scalar) -> Tensor: return _ops.compare("ge", self, other)
 
+    # logic on bool (or integer) tensors, for masks: ~mask, a & b, a | b, a ^ b (no gradient)
+    def __invert__(self) -> Tensor: return _ops.logical("not", self)
+    def __and__(self, other: Tensor | Scalar) -> Tensor: return _ops.logical("and", self, other)
+    def __rand__(self, other: Tensor | Scalar) -> Tensor: return _ops.logical("and", other, self)
+    def __or__(self, other: Tensor | Scalar) -> Tensor: return _ops.logical("or", self, other)
+    def __ror__(self, other: Tensor | Scalar) -> Tensor: return _ops.logical("or", other, self)
+    def __xor__(self, other: Tensor | Scalar) -> Tensor: return _ops.logical("xor", self, other)
+    def __rxor__(self, other: Tensor | Scalar) -> Tensor: return _ops.logical("xor", other, self)
+
+    def masked_fill(self, mask: Tensor | backend.Array, value: Scalar | Tensor) -> Tensor:
+        """A copy with `value` wherever the bool `mask` (broadcastable) is true; no gradient flows there."""
+        return _ops.masked_fill(self, mask, value)
+
     # ------------------------------------------------------------------ math and reductions
     def exp(self) -> Tensor: return _ops.exp(self)
     def log(self) -> Tensor: return _ops.log(self)
@@ -244,6 +257,14 @@ class Tensor:
     def min(self, axis: int | Sequence[int] | None = None, keepdims: bool = False, *,
             dim: int | Sequence[int] | None = None, keepdim: bool | None = None) -> Tensor:
         return _ops.min(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def softmax(self, dim: int) -> Tensor:
+        """exp(x) / sum exp(x) along `dim` (as F.softmax)."""
+        return _ops.softmax(self, dim)
+
+    def log_softmax(self, dim: int) -> Tensor:
+        """x - logsumexp(x) along `dim` (as F.log_softmax)."""
+        return _ops.log_softmax(self, dim)
 
     def argmax(self, axis: int | None = None) -> Tensor:
         return Tensor._make(self.data.argmax(axis=axis))

@@ -28,6 +28,8 @@ class Module:
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_scope_name", None)
         object.__setattr__(self, "training", True)
 
@@ -37,12 +39,19 @@ class Module:
         # replacing a weight or submodule keeps its place in the order (as PyTorch): pop only the other kind
         if isinstance(value, Parameter):
             self._modules.pop(name, None)
+            self._buffers.pop(name, None)
             self._parameters[name] = value
         elif isinstance(value, Module):
             self._parameters.pop(name, None)
+            self._buffers.pop(name, None)
             self._modules[name] = value
             if value._scope_name is None:
                 value._set_scope_name(name)
+        elif name in self._buffers:                 # assigning to a buffer replaces its tensor (or None)
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"{type(self).__name__}: cannot assign a {type(value).__name__} to buffer "
+                                f"{name!r} (a Tensor or None required)")
+            self._buffers[name] = value
         else:
             self._parameters.pop(name, None)
             self._modules.pop(name, None)
@@ -51,6 +60,8 @@ class Module:
     def __delattr__(self, name):
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        self._buffers.pop(name, None)
+        self._non_persistent.discard(name)
         object.__delattr__(self, name)
 
     def _set_scope_name(self, name):
@@ -64,6 +75,42 @@ class Module:
             object.__setattr__(self, name, None)
         else:
             setattr(self, name, param)
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """Register `tensor` as state that is not a parameter (running statistics, fixed masks): in state_dict
+        unless persistent=False, moved by to() (cast only when floating point), never trained."""
+        owner = f"{type(self).__name__}.register_buffer"
+        if not isinstance(name, str):
+            raise TypeError(f"{owner}: buffer name must be a string, got {type(name).__name__} {name!r}")
+        if not name or "." in name:
+            raise KeyError(f"{owner}: buffer name must be non-empty and contain no '.', got {name!r}")
+        if hasattr(self, name) and name not in self._buffers:
+            raise KeyError(f"{owner}: attribute {name!r} already exists")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"{owner}: cannot assign a {type(tensor).__name__} to buffer {name!r} "
+                            "(a Tensor or None required)")
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
+            self._non_persistent.add(name)
+        object.__setattr__(self, name, tensor)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Register `module` as the child `name` (as assigning the attribute does)."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"{type(self).__name__}.add_module: module name must be a non-empty string without "
+                           f"'.', got {name!r}")
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__}.add_module: {name!r} must be a Module or None, got "
+                            f"{type(module).__name__}")
+        if module is None:
+            self._modules[name] = None
+            object.__setattr__(self, name, None)
+        else:
+            setattr(self, name, module)
+
+    register_module = add_module
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
@@ -157,6 +204,36 @@ class Module:
         for _, p in self.named_parameters():
             yield p
 
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
+        """(dotted name, buffer) of every registered buffer that is not None (persistent or not)."""
+        modules = self.named_modules(prefix, remove_duplicate) if recurse else [(prefix, self)]
+        seen = set()
+        for mod_name, module in modules:
+            for k, b in module._buffers.items():
+                if b is not None and (not remove_duplicate or id(b) not in seen):
+                    seen.add(id(b))
+                    yield (f"{mod_name}.{k}" if mod_name else k), b
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def apply(self, fn: Callable[[Module], Any]) -> Module:
+        """Call fn(module) on every child (recursively, children first) and then on self; returns self.
+        `model.apply(init_weights)` is PyTorch's idiom for custom initialisation."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Switch gradients of every parameter on or off (freezing a part of a model); returns self."""
+        requires_grad = check_bool(f"{type(self).__name__}.requires_grad_", "requires_grad", requires_grad)
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
     # ------------------------------------------------------------------ modes, devices, gradients
     def train(self, mode: bool = True) -> Module:
         for m in self.modules():
@@ -173,13 +250,28 @@ class Module:
     def to(self, device: str | backend.DType | None = None, dtype: backend.DType | str | None = None) -> Module:
         """Move (and/or cast) every parameter in place; returns self. `m.to('cuda')`, `m.to(mg.float64)`."""
         device, dtype = backend.to_arguments(device, dtype, f"{type(self).__name__}.to")
+        if dtype is not None and not backend.is_floating(dtype):
+            raise TypeError(f"{type(self).__name__}.to: only floating point dtypes are accepted, got {dtype}")
         for p in self.parameters():
             for holder in (p, p.grad):
                 if holder is None:
                     continue
                 data = holder.data if device is None else backend.to_device(holder.data, device)
                 holder.data = data if dtype is None else data.astype(dtype)
+        for b in self.buffers():                    # buffers: moved; cast only when floating point (as PyTorch)
+            data = b.data if device is None else backend.to_device(b.data, device)
+            b.data = data if dtype is None or not backend.is_floating(data.dtype) else data.astype(dtype)
         return self
+
+    def cpu(self) -> Module:
+        return self.to("cpu")
+
+    def cuda(self, device: int | str | None = None) -> Module:
+        """Move to the GPU (one device: `device` may be None, 0, 'cuda' or 'cuda:0')."""
+        if device not in (None, 0, "cuda", "cuda:0"):
+            raise ValueError(f"{type(self).__name__}.cuda: minigrad uses one GPU; expected None, 0 or 'cuda', "
+                             f"got {device!r}")
+        return self.to("cuda")
 
     def double(self) -> Module:
         return self.to(dtype=backend.float64)
@@ -189,8 +281,20 @@ class Module:
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Tensor]:
-        """{dotted name: Tensor} of every parameter (the tensors share memory with the parameters)."""
-        return {name: Tensor._make(p.data) for name, p in self.named_parameters(remove_duplicate=False)}
+        """{dotted name: Tensor} of every parameter and persistent buffer, each module's parameters then its
+        buffers, as PyTorch orders them (the tensors share memory with the module's)."""
+        return {name: Tensor._make(t.data) for name, t in self._state_items()}
+
+    def _state_items(self) -> Iterator[tuple[str, Tensor]]:
+        """(dotted name, tensor) of what state_dict holds, shared modules and tensors under each name."""
+        for mod_name, module in self.named_modules(remove_duplicate=False):
+            dot = f"{mod_name}." if mod_name else ""
+            for k, p in module._parameters.items():
+                if p is not None:
+                    yield dot + k, p
+            for k, b in module._buffers.items():
+                if b is not None and k not in module._non_persistent:
+                    yield dot + k, b
 
     def load_state_dict(self, state_dict: Mapping[str, Tensor | backend.Array],
                         strict: bool = True) -> tuple[list[str], list[str]]:
@@ -198,7 +302,7 @@ class Module:
 
         With strict=True, missing keys, unexpected keys and shape mismatches raise one error naming each.
         Returns (missing_keys, unexpected_keys)."""
-        own = dict(self.named_parameters(remove_duplicate=False))
+        own = dict(self._state_items())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         problems = []

@@ -6,7 +6,9 @@ from ..autograd import _lift_inputs, describe, op_error
 from ..tensor import Tensor
 from .arithmetic import Add, Div, Mul, Neg, Pow, Sub
 from .index import Cat, GetItem, Stack, Where
+from .mask import MaskedFill
 from .matmul import MatMul
+from .nn_ops import LogSoftmax, Softmax
 from .reduce import Max, Mean, Min, Sum
 from .split import Split, Unbind
 from .shape import BroadcastTo, Cast, Permute, Reshape, ToDevice
@@ -196,3 +198,68 @@ def compare(kind: str, a: Tensor | float, b: Tensor | float) -> Tensor:
         return Tensor._make(getattr(xp, _COMPARE[kind])(x.data, y.data))
     except ValueError as e:
         raise op_error(ValueError, f"compare({kind})", f"{e} (inputs: {describe((x.data, y.data))})") from None
+
+
+def masked_fill(x: Tensor, mask: Tensor | backend.Array, value: float | Tensor) -> Tensor:
+    """x with `value` wherever the boolean `mask` (broadcastable with x) is true; no gradient flows there.
+    `scores.masked_fill(~mask, float('-inf')).softmax(-1)`: a softmax over the unmasked positions only."""
+    if isinstance(mask, Tensor):
+        mask = mask.data
+    elif not backend.is_array(mask):
+        mask = backend.host_array(mask)
+    if mask.dtype.kind != "b":
+        raise op_error(TypeError, "masked_fill", f"mask must be a bool tensor, got a {mask.dtype} mask of shape "
+                                                 f"{tuple(mask.shape)} (compare it first, e.g. mask != 0)")
+    if backend.device_of(mask) != x.device:
+        if backend.device_of(mask) != "cpu" or mask.ndim:
+            raise op_error(RuntimeError, "masked_fill", f"expected the mask on the input's device ({x.device}), "
+                                                        f"got {describe((mask,))}")
+        mask = backend.to_device(mask, x.device)
+    if isinstance(value, Tensor):
+        if value.ndim:
+            raise op_error(ValueError, "masked_fill", f"value must be a number or a 0-d tensor, got a tensor of "
+                                                      f"shape {value.shape}")
+        if value.requires_grad:
+            raise op_error(NotImplementedError, "masked_fill", "a value tensor that requires grad is not supported "
+                                                               "(no gradient would reach it); pass value.item()")
+        value = value.item()
+    elif not isinstance(value, (int, float)) and not (backend.is_array(value) or hasattr(value, "item")):
+        raise op_error(TypeError, "masked_fill", f"value must be a number, got {type(value).__name__} {value!r}")
+    elif not isinstance(value, (int, float)):
+        value = value.item()
+    return MaskedFill(mask, value)(x)
+
+
+def softmax(x: Tensor, dim: int) -> Tensor:
+    """exp(x) / sum exp(x) along `dim` (max-shifted, so large scores stay finite)."""
+    return Softmax(dim)(x)
+
+
+def log_softmax(x: Tensor, dim: int) -> Tensor:
+    """x - logsumexp(x) along `dim`."""
+    return LogSoftmax(dim)(x)
+
+
+_LOGICAL = {"and": "bitwise_and", "or": "bitwise_or", "xor": "bitwise_xor"}
+
+
+def logical(kind: str, a: Tensor | bool | int, b: Tensor | bool | int | None = None) -> Tensor:
+    """~a, a & b, a | b, a ^ b on bool (or integer) tensors -> a tensor without gradient (masks)."""
+    if b is None:
+        x, = _lift_inputs((a,))
+        arrays = (x.data,)
+    else:
+        x, y = _lift_inputs((a, b))
+        arrays = (x.data, y.data)
+    op = "~" if kind == "not" else kind
+    if any(arr.dtype.kind not in "biu" for arr in arrays):
+        raise op_error(TypeError, f"logical({op})", f"expected bool or integer tensors, got {describe(arrays)}")
+    if len({backend.device_of(arr) for arr in arrays}) > 1:
+        raise op_error(RuntimeError, f"logical({op})", f"expected both inputs on one device, got {describe(arrays)}")
+    xp = backend.array_module(arrays[0])
+    if kind == "not":
+        return Tensor._make(xp.invert(arrays[0]))
+    try:
+        return Tensor._make(getattr(xp, _LOGICAL[kind])(*arrays))
+    except ValueError as e:
+        raise op_error(ValueError, f"logical({op})", f"{e} (inputs: {describe(arrays)})") from None
