@@ -1,6 +1,7 @@
 """One optimisation step, shared by every training loop in models/ (char_lm, shapes, tasks).
 
     value = train_step(params, optimizer, loss, clip=1.0)   # zero_grad, backward, clip, finite check, step
+    value = train_step(params, optimizer, loss, clip=1.0, scheduler=sched)   # ... then sched.step()
 """
 import math
 
@@ -18,10 +19,12 @@ class NonFiniteLoss(FloatingPointError):
         super().__init__(what)
 
 
-def train_step(params, optimizer, loss, clip=None):
-    """Update from a loss Tensor: zero_grad, backward, clip_grad_norm_(params, clip) (None/0: off), step.
+def train_step(params, optimizer, loss, clip=None, scheduler=None):
+    """Update from a loss Tensor: zero_grad, backward, clip_grad_norm_(params, clip) (None/0: off), step,
+    then scheduler.step() when a learning-rate scheduler is given (stepped once per update, as PyTorch orders it).
 
-    params: a Module or its parameters. Returns the loss as a float; raises NonFiniteLoss before the update.
+    params: a Module or its parameters. Returns the loss as a float; raises NonFiniteLoss before the update
+    (and before the scheduler moves).
     """
     if clip is not None and not clip >= 0:
         raise ValueError(f"train_step: clip must be >= 0 (0 or None: no clipping), got {clip}")
@@ -34,4 +37,6 @@ def train_step(params, optimizer, loss, clip=None):
     if not (math.isfinite(value) and (norm is None or math.isfinite(norm))):
         raise NonFiniteLoss(value, norm)
     optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
     return value
