@@ -51,6 +51,18 @@ class Vocab:
     def decode(self, ids):
         return "".join(self.chars[int(i)] for i in ids)
 
+    def difference(self, text):
+        """None when `text` has exactly this vocabulary's characters, else a phrase naming those that are new
+        (in the text, not here) and missing (here, not in the text): a warm start needs the same vocabulary."""
+        have = set(text)
+        new, missing = "".join(sorted(have - set(self.index))), "".join(sorted(set(self.index) - have))
+        if not new and not missing:
+            return None
+        parts = [f"{len(new)} new character(s) {new!r} not in the checkpoint"] if new else []
+        if missing:
+            parts.append(f"{len(missing)} character(s) of the checkpoint missing from the text {missing!r}")
+        return "the text's vocabulary differs from the checkpoint's: " + ", ".join(parts)
+
 
 def load_text(path=None):
     """The text of a UTF-8 file (the bundled Tiny Shakespeare when path is None)."""

@@ -4,13 +4,19 @@
         window k = step % windows_per_epoch          (k == 0: a new epoch, the state restarts at zeros)
         logits, state = model(inputs, state)         state: carried over from the previous window
         loss = cross_entropy(logits, targets)        mean nats per character
-        models.training.train_step: backward, clip, finite check, optimizer.step()
+        models.training.train_step: backward, clip, finite check, optimizer.step(), scheduler.step()
         state = state.detach()                       truncated BPTT: the next window's gradients stop here
         every val_every steps: validation loss (fresh state, no dropout), DIR/last, DIR/best if better
+        every checkpoint_every steps: also DIR/step_000200.ckpt (numbered, never overwritten)
 
 DIR/last.ckpt holds everything a run needs to go on exactly as if it had never stopped: weights,
-optimizer state, the carried state, the step, the random generator and the config. DIR/metrics.jsonl
-holds one JSON line per step ({"step", "loss", "time"}) and per validation ({"step", "val_loss"}).
+optimizer and learning-rate schedule state, the carried state, the step, the random generator and the
+config. DIR/metrics.jsonl holds one JSON line per step ({"step", "loss", "lr", "time"}: lr is the rate
+that step used) and per validation ({"step", "val_loss"}).
+
+char-rnn's habits: lr_decay/lr_decay_every multiply the learning rate by lr_decay every lr_decay_every
+steps (optim.lr_scheduler.StepLR, stepped once per step); init_from starts from another run's weights
+(its model sizes and vocabulary) with a fresh optimizer and step count: a warm start on new text.
 """
 import json
 import math
@@ -20,6 +26,7 @@ from dataclasses import asdict, dataclass, fields
 
 import minigrad as mg
 import minigrad.nn.functional as F
+from minigrad.optim.lr_scheduler import StepLR
 
 from ..shapes.common import DEFAULT_LR, make_optimizer
 from ..training import NonFiniteLoss, train_step
@@ -28,6 +35,7 @@ from .model import CharLM, detach_state
 
 FORMAT = "minigrad.char_lm/1"
 LAST, BEST, METRICS = "last.ckpt", "best.ckpt", "metrics.jsonl"
+NUMBERED = "step_{:06d}.ckpt"                 # --checkpoint-every's files: step_000200.ckpt, ...
 
 
 @dataclass
@@ -53,10 +61,23 @@ class TrainConfig:
     seed: int = 0
     out: str = None
     progress: bool = True
+    lr_decay: float = None        # multiply the lr by this, in (0, 1], ...
+    lr_decay_every: int = None    # ... every this many steps (both or neither)
+    checkpoint_every: int = None  # also keep DIR/step_000200.ckpt, ... every this many steps
+    init_from: str = None         # a checkpoint (or --out DIR) whose weights, sizes and vocabulary to start from
 
     def __post_init__(self):
         if self.lr is None:
             self.lr = DEFAULT_LR[self.optimizer]
+        if (self.lr_decay is None) != (self.lr_decay_every is None):
+            raise ValueError(f"TrainConfig: lr_decay and lr_decay_every go together, got lr_decay={self.lr_decay}, "
+                             f"lr_decay_every={self.lr_decay_every}")
+        if self.lr_decay is not None and not 0 < self.lr_decay <= 1:
+            raise ValueError(f"TrainConfig: lr_decay must be in (0, 1], got {self.lr_decay}")
+        for name in ("lr_decay_every", "checkpoint_every"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"TrainConfig: {name} must be an integer >= 1 (or None), got {value!r}")
 
 
 class TrainingDiverged(RuntimeError):
@@ -69,6 +90,33 @@ def build(cfg, vocab_size):
     model = CharLM(vocab_size, cfg.cell, cfg.hidden, cfg.layers, cfg.embed, cfg.dropout, unroll=cfg.unroll)
     model.to(cfg.device, dtype=cfg.dtype)
     return model, make_optimizer(cfg.optimizer, model.parameters(), cfg.lr)
+
+
+def make_scheduler(cfg, opt):
+    """StepLR(opt, lr_decay_every, lr_decay) when the config decays the learning rate, else None."""
+    if cfg.lr_decay is None:
+        return None
+    return StepLR(opt, step_size=cfg.lr_decay_every, gamma=cfg.lr_decay)
+
+
+def load_init(path, text):
+    """The checkpoint a warm start begins from (`path`: a file or a training --out DIR), checked: sane model
+    sizes, and the same vocabulary as `text` (ValueError naming the new and missing characters otherwise)."""
+    from .sample import check_model_config
+    ckpt = load_checkpoint(path)
+    check_model_config(ckpt)
+    differs = Vocab(ckpt["vocab"]).difference(text)
+    if differs:
+        raise ValueError(f"init_from {path}: {differs}; a warm start needs the same vocabulary")
+    return ckpt
+
+
+def numbered_checkpoints(folder):
+    """The names of the numbered checkpoints (step_000200.ckpt, ...) in `folder`, sorted."""
+    if not os.path.isdir(folder):
+        return []
+    return sorted(n for n in os.listdir(folder) if n.startswith("step_") and n.endswith(".ckpt")
+                  and n[5:-5].isdigit())
 
 
 def evaluate(model, batches):
@@ -90,6 +138,10 @@ def train(cfg, resume=False, log=print):
     """Train (or with resume=True go on from cfg.out/last.ckpt); returns a summary dict.
 
     With resume, every setting comes from the checkpoint except steps, minutes, device and progress.
+    With cfg.init_from (and no resume), the model starts from that checkpoint's weights: its cell, hidden,
+    layers and embed replace cfg's, the text must have its vocabulary; optimizer, schedule and step start fresh.
+    With cfg.checkpoint_every, a fresh run refuses a folder that already holds numbered checkpoints, and no
+    numbered checkpoint is ever overwritten.
     Raises TrainingDiverged (after keeping the last good checkpoint) when the loss stops being finite.
     """
     if cfg.out is None:
@@ -106,8 +158,18 @@ def train(cfg, resume=False, log=print):
     if cfg.steps is None and cfg.minutes is None:
         cfg.steps = 2000
 
+    if not resume and cfg.checkpoint_every and numbered_checkpoints(cfg.out):
+        found = numbered_checkpoints(cfg.out)
+        raise ValueError(f"train: {cfg.out} already holds numbered checkpoints ({found[0]} ... {found[-1]}) "
+                         f"from another run; checkpoint_every never overwrites them: use another output folder")
     text = load_text(cfg.data)
-    vocab = Vocab(ckpt["vocab"]) if ckpt else Vocab.from_text(text)
+    init = None
+    if cfg.init_from is not None and not resume:
+        init = load_init(cfg.init_from, text)
+        sizes = {k: init["model_config"][k] for k in ("cell", "hidden", "layers", "embed")}
+        cfg = TrainConfig(**{**asdict(cfg), **sizes})
+    source = ckpt or init
+    vocab = Vocab(source["vocab"]) if source else Vocab.from_text(text)
     train_ids, val_ids = split(vocab.encode(text), cfg.val_fraction)
     train_batches = Batches(train_ids, cfg.batch, cfg.seq_len)
     val_batches = Batches(val_ids, min(cfg.batch, max(1, len(val_ids) // (cfg.seq_len + 1))), cfg.seq_len) \
@@ -116,6 +178,9 @@ def train(cfg, resume=False, log=print):
         log(f"warning: no validation split ({len(val_ids)} val chars with --val-fraction {cfg.val_fraction}); "
             f"no val loss is reported and {BEST} is not written")
     model, opt = build(cfg, len(vocab))
+    if init:
+        model.load_state_dict(init["model"])
+        model.to(cfg.device, dtype=cfg.dtype)
     params = list(model.parameters())
 
     step, state, best, val_loss = 0, None, math.inf, None
@@ -123,6 +188,13 @@ def train(cfg, resume=False, log=print):
     if ckpt:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
+    scheduler = make_scheduler(cfg, opt)          # after the optimizer's state: it reads the loaded lr
+    if ckpt:
+        if scheduler is not None:
+            if not isinstance(ckpt.get("scheduler"), dict):
+                raise ValueError(f"{os.path.join(cfg.out, LAST)}: lr_decay is set but the checkpoint holds no "
+                                 f"learning-rate schedule state")
+            scheduler.load_state_dict(ckpt["scheduler"])
         step, best, val_loss = ckpt["step"], ckpt["best_val"], ckpt["val_loss"]
         state = _to_device(ckpt["state"], cfg.device)
         if ckpt["rng"] is not None:
@@ -131,9 +203,18 @@ def train(cfg, resume=False, log=print):
         log(f"resuming from {os.path.join(cfg.out, LAST)} at step {step}")
     else:
         open(metrics_path, "w").close()
+    if init:
+        log(f"starting from the weights of {cfg.init_from} (its step {init['step']}): a fresh optimizer, step 0")
 
     def checkpoint(path):
-        save_checkpoint(path, model, opt, vocab, cfg, step, state, val_loss, best)
+        save_checkpoint(path, model, opt, vocab, cfg, step, state, val_loss, best, scheduler)
+
+    def numbered():
+        path = os.path.join(cfg.out, NUMBERED.format(step))
+        if os.path.exists(path):                       # written before a resume's checkpoint: kept as it is
+            log(f"kept the existing {path} (never overwritten)")
+        else:
+            checkpoint(path)
 
     n_params = sum(p.numel() for p in params)
     log(f"{cfg.cell.upper()} {cfg.layers}x{cfg.hidden}, {n_params:,} parameters, vocab {len(vocab)}, "
@@ -150,11 +231,12 @@ def train(cfg, resume=False, log=print):
             if k == 0:
                 state = None                                   # a new epoch starts from zeros
             x, y = train_batches[k]
+            lr = opt.param_groups[0]["lr"]                     # the rate this step uses
             logits, state = model(x.T, state)
             targets = mg.tensor(y.T.reshape(-1), device=cfg.device)
             loss = F.cross_entropy(logits.reshape(-1, len(vocab)), targets)
             try:
-                loss_value = train_step(params, opt, loss, cfg.clip)
+                loss_value = train_step(params, opt, loss, cfg.clip, scheduler)
             except NonFiniteLoss as e:
                 bar.close()
                 raise TrainingDiverged(_diverged_message(cfg, step + 1, e.loss, e.norm)) from e
@@ -165,7 +247,7 @@ def train(cfg, resume=False, log=print):
             step_seconds += now - tick
             elapsed = now - start
             speed = steps_here * chars_per_step / step_seconds
-            metrics.write(json.dumps({"step": step, "loss": loss_value, "time": round(elapsed, 3)}) + "\n")
+            metrics.write(json.dumps({"step": step, "loss": loss_value, "lr": lr, "time": round(elapsed, 3)}) + "\n")
             bar.update(1)
             bar.set_postfix(loss=f"{loss_value:.3f}", chars_s=f"{speed:,.0f}", refresh=False)
             if step % cfg.val_every == 0 or step == cfg.steps:
@@ -180,6 +262,8 @@ def train(cfg, resume=False, log=print):
                     best = val_loss
                     checkpoint(os.path.join(cfg.out, BEST))
                 checkpoint(os.path.join(cfg.out, LAST))
+            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
+                numbered()
         bar.close()
         if step % cfg.val_every and step != cfg.steps:       # stopped by the clock between validations
             if val_batches:
@@ -199,7 +283,7 @@ def train(cfg, resume=False, log=print):
 
 # ----------------------------------------------------------------------------- checkpoints
 
-def save_checkpoint(path, model, opt, vocab, cfg, step, state, val_loss, best):
+def save_checkpoint(path, model, opt, vocab, cfg, step, state, val_loss, best, scheduler=None):
     """Everything needed to sample from the model or to resume training exactly, written atomically."""
     try:
         rng = mg.get_rng_state()
@@ -208,7 +292,8 @@ def save_checkpoint(path, model, opt, vocab, cfg, step, state, val_loss, best):
     mg.save({"format": FORMAT, "model": model.state_dict(), "model_config": model.config(),
              "optimizer": opt.state_dict(), "vocab": vocab.chars, "config": asdict(cfg), "step": step,
              "state": state, "rng": rng if cfg.device == "cpu" else None,
-             "val_loss": val_loss, "best_val": best}, path)
+             "val_loss": val_loss, "best_val": best,
+             "scheduler": None if scheduler is None else scheduler.state_dict()}, path)
 
 
 def load_checkpoint(path):
