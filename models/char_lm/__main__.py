@@ -4,9 +4,17 @@ import os
 import sys
 
 from ..cells import CELLS
-from minigrad.cli import (UsageError, check_device, check_out_dir, device, fraction, nonneg_float, nonneg_int,
-                   positive_float, positive_int, run)
-from .train import TrainConfig, TrainingDiverged, train
+from minigrad.cli import (UsageError, check_device, check_out_dir, device, finite_float, fraction, nonneg_float,
+                          nonneg_int, positive_float, positive_int, run)
+from .train import NUMBERED, TrainConfig, TrainingDiverged, numbered_checkpoints, train
+
+
+def unit_interval(text):
+    """An argparse type: a number in (0, 1] (a decay factor, a probability mass)."""
+    value = finite_float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {value}")
+    return value
 
 
 def build_parser():
@@ -44,6 +52,16 @@ def build_parser():
                    help="go on from DIR/last.ckpt exactly, with its settings: only --steps/--minutes/--device "
                         "may change; any other flag that differs from the checkpoint is refused")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--lr-decay", type=unit_interval, default=None, metavar="GAMMA",
+                   help="multiply the learning rate by GAMMA in (0, 1] every --lr-decay-every steps")
+    t.add_argument("--lr-decay-every", type=positive_int, default=None, metavar="N",
+                   help="steps between two --lr-decay multiplications (both flags or neither)")
+    t.add_argument("--checkpoint-every", type=positive_int, default=None, metavar="N",
+                   help=f"also keep a numbered checkpoint every N steps ({NUMBERED.format(200)}, ...) beside "
+                        f"last/best; never overwritten")
+    t.add_argument("--init-from", default=None, metavar="CKPT",
+                   help="start from this checkpoint's weights (a .ckpt file, or a training --out DIR: its best.ckpt) "
+                        "on --data with the same vocabulary; its model sizes, a fresh optimizer and step 0")
 
     s = sub.add_parser("sample", allow_abbrev=False, help="generate text from a checkpoint")
     s.add_argument("--checkpoint", required=True, help="a training --out DIR (uses best.ckpt) or a .ckpt file")
@@ -51,13 +69,19 @@ def build_parser():
     s.add_argument("--temperature", type=nonneg_float, default=0.8,
                    help="divides the logits: <1 sharper, 0 = argmax (greedy), >1 flatter")
     s.add_argument("--top-k", type=positive_int, default=None, help="sample among the k likeliest characters only")
+    s.add_argument("--top-p", type=unit_interval, default=None, metavar="P",
+                   help="nucleus sampling: draw among the likeliest characters whose probabilities sum to P")
+    s.add_argument("--beam", type=positive_int, default=None, metavar="K",
+                   help="beam search with K beams (1: greedy) instead of drawing")
     s.add_argument("--prime", default=None, help="text to start from (default: a newline)")
+    s.add_argument("--prime-file", default=None, metavar="FILE", help="start from the text of a UTF-8 file")
     s.add_argument("--seed", type=nonneg_int, default=0)
     s.add_argument("--device", type=device, default="cpu", help="cpu or cuda")
     return p
 
 
 RESUMABLE = ("steps", "minutes", "device", "out", "resume", "no_progress")     # may differ from the checkpoint
+MODEL_SIZES = ("cell", "hidden", "layers", "embed")          # --init-from takes these from its checkpoint
 
 
 def given_flags(parser, argv):
@@ -85,6 +109,82 @@ def check_data(path):
         raise UsageError(f"--data {path}: not UTF-8 text (byte {e.start}); convert it to UTF-8") from None
     if len(text) < 2:
         raise UsageError(f"--data {path}: holds {len(text)} character(s); a language model needs more text")
+
+
+def read_text_file(path, flag):
+    """The text of a UTF-8 file that must exist and hold something (UsageError naming `flag` otherwise)."""
+    if not os.path.exists(path):
+        raise UsageError(f"{flag} {path}: no such file")
+    if os.path.isdir(path):
+        raise UsageError(f"{flag} {path}: is a folder; give a UTF-8 text file")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise UsageError(f"{flag} {path}: not readable ({e.strerror or e})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{flag} {path}: not UTF-8 text (byte {e.start}); convert it to UTF-8") from None
+    if not text:
+        raise UsageError(f"{flag} {path}: the file is empty")
+    return text
+
+
+def check_schedule(args):
+    """--lr-decay and --lr-decay-every come together."""
+    if (args.lr_decay is None) != (args.lr_decay_every is None):
+        given, missing = ("--lr-decay", "--lr-decay-every N") if args.lr_decay is not None else \
+            ("--lr-decay-every", "--lr-decay GAMMA")
+        raise UsageError(f"{given} needs {missing} too (the lr is multiplied by GAMMA every N steps)")
+
+
+def check_numbered(args):
+    """A fresh run with --checkpoint-every must not meet another run's numbered checkpoints in --out."""
+    found = numbered_checkpoints(args.out) if args.checkpoint_every and not args.resume else []
+    if found:
+        raise UsageError(f"--checkpoint-every: {args.out} already holds numbered checkpoints ({found[0]} ... "
+                         f"{found[-1]}) from another run, which are never overwritten; use another --out")
+
+
+def check_init_from(args, given):
+    """--init-from: a char-LM checkpoint whose model sizes the flags given do not contradict and whose vocabulary
+    is the new text's; fills args' model sizes (and dropout, dtype unless given) from it."""
+    from .data import Vocab, load_text
+    from .sample import check_model_config
+    from .train import load_checkpoint
+    path = args.init_from
+    if args.resume:
+        raise UsageError("--init-from and --resume exclude each other: --resume goes on with the run in --out, "
+                         "--init-from starts a new run from another run's weights")
+    if not os.path.exists(path):
+        raise UsageError(f"--init-from {path}: no such file or folder")
+    ckpt = load_checkpoint(path)
+    check_model_config(ckpt)
+    config = ckpt["model_config"]
+    conflicts = [f"--{k} {getattr(args, k)} (checkpoint: {config[k]})" for k in MODEL_SIZES
+                 if k in given and getattr(args, k) != config[k]]
+    if conflicts:
+        raise UsageError(f"--init-from {path}: flags contradict the checkpoint's model: " + "; ".join(conflicts)
+                         + " (the model's sizes come from the checkpoint)")
+    differs = Vocab(ckpt["vocab"]).difference(load_text(args.data))
+    if differs:
+        raise UsageError(f"--init-from {path}: {differs}; a warm start needs the same vocabulary")
+    for k in MODEL_SIZES:
+        setattr(args, k, config[k])
+    if "dropout" not in given:
+        args.dropout = config["dropout"]
+    if "dtype" not in given:
+        args.dtype = str(next(iter(ckpt["model"].values())).dtype)
+
+
+def check_prime(args):
+    """The prime text from --prime or --prime-file (not both), or None."""
+    if args.prime_file is None:
+        return args.prime
+    if args.prime is not None:
+        raise UsageError("--prime-file and --prime exclude each other: give the prime text one way")
+    return read_text_file(args.prime_file, "--prime-file")
 
 
 def check_resume(args, given):
@@ -120,15 +220,22 @@ def main(argv=None):
     args = parser.parse_args(argv)
     check_device(args.device)
     if args.command == "train":
+        check_schedule(args)
         check_data(args.data)
         check_out_dir(args.out)
+        check_numbered(args)
+        given = given_flags(parser, argv)
+        if args.init_from is not None:
+            check_init_from(args, given)
         if args.resume:
-            check_resume(args, given_flags(parser, argv))
+            check_resume(args, given)
         cfg = TrainConfig(data=args.data, cell=args.cell, layers=args.layers, hidden=args.hidden, embed=args.embed,
                           dropout=args.dropout, unroll=args.unroll, seq_len=args.seq_len, batch=args.batch,
                           steps=args.steps, minutes=args.minutes, optimizer=args.optimizer, lr=args.lr, clip=args.clip,
                           val_every=args.val_every, val_fraction=args.val_fraction, device=args.device,
-                          dtype=args.dtype, seed=args.seed, out=args.out, progress=not args.no_progress)
+                          dtype=args.dtype, seed=args.seed, out=args.out, progress=not args.no_progress,
+                          lr_decay=args.lr_decay, lr_decay_every=args.lr_decay_every,
+                          checkpoint_every=args.checkpoint_every, init_from=args.init_from)
         try:
             train(cfg, resume=args.resume)
         except TrainingDiverged as e:
@@ -139,14 +246,17 @@ def main(argv=None):
             return 130
         return 0
     from .sample import load_model, sample
+    prime = check_prime(args)
     if not os.path.exists(args.checkpoint):
         raise UsageError(f"--checkpoint {args.checkpoint}: no such file or folder")
     model, vocab = load_model(args.checkpoint, args.device)
-    if args.prime:
-        unknown = sorted(set(args.prime) - set(vocab.index))
+    if prime:
+        unknown = sorted(set(prime) - set(vocab.index))
         if unknown:
-            raise UsageError(f"--prime: characters not in the model's vocabulary: {''.join(unknown)!r}")
-    print(sample(model, vocab, args.length, args.temperature, args.top_k, args.prime, args.seed))
+            flag = "--prime" if args.prime_file is None else f"--prime-file {args.prime_file}"
+            raise UsageError(f"{flag}: characters not in the model's vocabulary: {''.join(unknown)!r}")
+    decoding = {k: v for k, v in (("top_p", args.top_p), ("beam", args.beam)) if v is not None}
+    print(sample(model, vocab, args.length, args.temperature, args.top_k, prime, args.seed, **decoding))
     return 0
 
 
