@@ -207,6 +207,31 @@ def test_init_from_a_file_with_matching_sizes_and_another_dtype(corpora, tmp_pat
     assert str(next(iter(ckpt["model"].values())).dtype) == "float64"
 
 
+def test_init_from_refuses_to_write_over_its_own_checkpoint(corpora, tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert cli("train", "--data", corpora["text"], *TINY, "--steps", "2", "--out", out) == 0
+    before = load_checkpoint(out)
+    capsys.readouterr()
+    check(capsys, 2, "would be written over by this run", "train", "--data", corpora["other"], "--init-from", out,
+          "--steps", "2", "--out", out)
+    check(capsys, 2, "would be written over", "train", "--data", corpora["other"], "--init-from",
+          os.path.join(out, "last.ckpt"), "--steps", "2", "--out", out)
+    with pytest.raises(ValueError, match="this run would write over"):
+        train(TrainConfig(data=corpora["other"], steps=1, init_from=out, out=out, progress=False), log=print)
+    assert load_checkpoint(out)["step"] == before["step"] == 2
+
+
+def test_a_warm_started_run_resumes_without_its_source(corpora, tmp_path):
+    source, out = str(tmp_path / "source"), str(tmp_path / "warm")
+    assert cli("train", "--data", corpora["text"], *TINY, "--steps", "2", "--out", source) == 0
+    assert cli("train", "--data", corpora["other"], "--seq-len", "6", "--batch", "2", "--no-progress", "--steps", "3",
+               "--init-from", source, "--out", out) == 0
+    for name in os.listdir(source):
+        os.remove(os.path.join(source, name))
+    assert cli("train", "--resume", "--out", out, "--steps", "5", "--no-progress") == 0
+    assert load_checkpoint(out)["step"] == 5 and [r["step"] for r in metrics(out) if "loss" in r] == [1, 2, 3, 4, 5]
+
+
 @pytest.mark.parametrize("data,named", [
     ("new_chars", "3 new character(s) '!Zq' not in the checkpoint"),
     ("fewer_chars", "1 character(s) of the checkpoint missing from the text 'g'"),
@@ -317,6 +342,19 @@ def test_unreadable_prime_file(corpora, tmp_path, capsys):
         check(capsys, 2, "not readable", "sample", "--checkpoint", corpora["run"], "--prime-file", str(path))
     finally:
         path.chmod(0o600)
+
+
+def test_prime_file_that_cannot_be_read(corpora, capsys, monkeypatch):
+    """Root reads anything: an OSError while reading (permission, I/O) is simulated, and named in one line."""
+    cli_module = importlib.import_module("models.char_lm.__main__")
+
+    def refuse(path, *args, **kw):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(cli_module, "open", refuse, raising=False)
+    capsys.readouterr()
+    check(capsys, 2, f"--prime-file {corpora['prime']}: not readable (Permission denied)", "sample", "--checkpoint",
+          corpora["run"], "--prime-file", corpora["prime"])
 
 
 def test_help_lists_the_new_flags():

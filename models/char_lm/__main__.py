@@ -6,7 +6,7 @@ import sys
 from ..cells import CELLS
 from minigrad.cli import (UsageError, check_device, check_out_dir, device, finite_float, fraction, nonneg_float,
                           nonneg_int, positive_float, positive_int, run)
-from .train import NUMBERED, TrainConfig, TrainingDiverged, numbered_checkpoints, train
+from .train import NUMBERED, TrainConfig, TrainingDiverged, numbered_checkpoints, overwritten_by, train
 
 
 def unit_interval(text):
@@ -60,8 +60,9 @@ def build_parser():
                    help=f"also keep a numbered checkpoint every N steps ({NUMBERED.format(200)}, ...) beside "
                         f"last/best; never overwritten")
     t.add_argument("--init-from", default=None, metavar="CKPT",
-                   help="start from this checkpoint's weights (a .ckpt file, or a training --out DIR: its best.ckpt) "
-                        "on --data with the same vocabulary; its model sizes, a fresh optimizer and step 0")
+                   help="start from this checkpoint's weights (a .ckpt file, or a training --out DIR: its "
+                        "best.ckpt, else last.ckpt) on --data with the same vocabulary; its model sizes, a fresh "
+                        "optimizer and step 0")
 
     s = sub.add_parser("sample", allow_abbrev=False, help="generate text from a checkpoint")
     s.add_argument("--checkpoint", required=True, help="a training --out DIR (uses best.ckpt) or a .ckpt file")
@@ -159,6 +160,9 @@ def check_init_from(args, given):
                          "--init-from starts a new run from another run's weights")
     if not os.path.exists(path):
         raise UsageError(f"--init-from {path}: no such file or folder")
+    if overwritten_by(path, args.out):
+        raise UsageError(f"--init-from {path}: {overwritten_by(path, args.out)} would be written over by this run; "
+                         f"use another --out")
     ckpt = load_checkpoint(path)
     check_model_config(ckpt)
     config = ckpt["model_config"]

@@ -111,6 +111,15 @@ def load_init(path, text):
     return ckpt
 
 
+def overwritten_by(path, out):
+    """The checkpoint file `path` resolves to when a new run into folder `out` would write over it (it is that
+    folder's last.ckpt or best.ckpt), else None: a warm start must not destroy the weights it starts from."""
+    file = os.path.realpath(checkpoint_file(path))
+    if os.path.dirname(file) == os.path.realpath(out) and os.path.basename(file) in (LAST, BEST):
+        return file
+    return None
+
+
 def numbered_checkpoints(folder):
     """The names of the numbered checkpoints (step_000200.ckpt, ...) in `folder`, sorted."""
     if not os.path.isdir(folder):
@@ -165,6 +174,9 @@ def train(cfg, resume=False, log=print):
     text = load_text(cfg.data)
     init = None
     if cfg.init_from is not None and not resume:
+        if overwritten_by(cfg.init_from, cfg.out):
+            raise ValueError(f"train: init_from {cfg.init_from} is {overwritten_by(cfg.init_from, cfg.out)}, which "
+                             f"this run would write over; use another output folder")
         init = load_init(cfg.init_from, text)
         sizes = {k: init["model_config"][k] for k in ("cell", "hidden", "layers", "embed")}
         cfg = TrainConfig(**{**asdict(cfg), **sizes})
@@ -296,16 +308,20 @@ def save_checkpoint(path, model, opt, vocab, cfg, step, state, val_loss, best, s
              "scheduler": None if scheduler is None else scheduler.state_dict()}, path)
 
 
-def load_checkpoint(path):
-    """A char-LM checkpoint: `path` itself, or DIR/best.ckpt (else DIR/last.ckpt) for a folder."""
+def checkpoint_file(path):
+    """`path` itself, or DIR/best.ckpt (else DIR/last.ckpt) for a folder: the file load_checkpoint reads."""
     if os.path.isdir(path):
         for name in (BEST, LAST):
             if os.path.exists(os.path.join(path, name)):
-                path = os.path.join(path, name)
-                break
-        else:
-            raise FileNotFoundError(f"no checkpoint in {path!r}: expected {BEST} or {LAST} there "
-                                    f"(written by `python -m models.char_lm train --out {path}`)")
+                return os.path.join(path, name)
+        raise FileNotFoundError(f"no checkpoint in {path!r}: expected {BEST} or {LAST} there "
+                                f"(written by `python -m models.char_lm train --out {path}`)")
+    return path
+
+
+def load_checkpoint(path):
+    """A char-LM checkpoint: `path` itself, or DIR/best.ckpt (else DIR/last.ckpt) for a folder."""
+    path = checkpoint_file(path)
     ckpt = mg.load(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ValueError(f"{path!r} is not a char-LM checkpoint (format {FORMAT!r})")
