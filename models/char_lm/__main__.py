@@ -160,9 +160,9 @@ def check_init_from(args, given):
                          "--init-from starts a new run from another run's weights")
     if not os.path.exists(path):
         raise UsageError(f"--init-from {path}: no such file or folder")
-    if overwritten_by(path, args.out):
-        raise UsageError(f"--init-from {path}: {overwritten_by(path, args.out)} would be written over by this run; "
-                         f"use another --out")
+    doomed = overwritten_by(path, args.out)
+    if doomed:
+        raise UsageError(f"--init-from {path}: {doomed} would be written over by this run; use another --out")
     ckpt = load_checkpoint(path)
     check_model_config(ckpt)
     config = ckpt["model_config"]

@@ -174,9 +174,10 @@ def train(cfg, resume=False, log=print):
     text = load_text(cfg.data)
     init = None
     if cfg.init_from is not None and not resume:
-        if overwritten_by(cfg.init_from, cfg.out):
-            raise ValueError(f"train: init_from {cfg.init_from} is {overwritten_by(cfg.init_from, cfg.out)}, which "
-                             f"this run would write over; use another output folder")
+        doomed = overwritten_by(cfg.init_from, cfg.out)
+        if doomed:
+            raise ValueError(f"train: init_from {cfg.init_from} is {doomed}, which this run would write over; "
+                             f"use another output folder")
         init = load_init(cfg.init_from, text)
         sizes = {k: init["model_config"][k] for k in ("cell", "hidden", "layers", "embed")}
         cfg = TrainConfig(**{**asdict(cfg), **sizes})
