@@ -2,12 +2,15 @@
 
 The file format is the `safetensors` package's (8-byte header length, JSON header, raw little-endian
 bytes); minigrad's own part is small: the nesting, and which leaf was a Tensor, an array or a plain
-value, is JSON under `__metadata__["minigrad"]`; CuPy arrays are brought to the host; and the library's
-bytes are written atomically (temporary file, fsync, rename), so a crash leaves the previous file intact.
-Nothing is ever unpickled, so loading a file from a stranger cannot run code.
+value, is JSON under `__metadata__["minigrad"]` (a dict with int keys, such as an optimizer's state
+keyed by parameter index, is stored as [key, value] pairs so its keys come back as ints); CuPy arrays
+are brought to the host; and the library's bytes are written atomically (temporary file, fsync, rename),
+so a crash leaves the previous file intact. Nothing is ever unpickled, so loading a file from a stranger
+cannot run code.
 """
 import errno
 import json
+import numbers
 import os
 import secrets
 import stat
@@ -40,7 +43,8 @@ class CheckpointError(ValueError):
 # ----------------------------------------------------------------------------- save
 
 def save(obj: Any, path: str | os.PathLike) -> None:
-    """Write `obj` (nested dicts/lists/tuples of Tensors, arrays and JSON values) to `path` atomically.
+    """Write `obj` (nested dicts with str or int keys, lists, tuples of Tensors, arrays and JSON values) to
+    `path` atomically.
 
     The data goes to a temporary file `.<name>.<pid>.<random>.tmp` next to `path`, is flushed and
     fsynced, then renamed over `path`. A writer killed mid-save leaves at most that one temp file
@@ -69,19 +73,26 @@ def _encode(obj):
             if id(value) in on_path:
                 raise ValueError(f"save: {where} contains itself (a reference cycle); cannot be saved")
             if isinstance(value, dict):
-                bad = [k for k in value if not isinstance(k, str)]
+                bad = [k for k in value if not _is_key(k)]
                 if bad:
-                    raise TypeError(f"save: dict keys must be str, got {bad[0]!r} "
+                    raise TypeError(f"save: dict keys must be str or int, got {bad[0]!r} "
                                     f"({type(bad[0]).__name__}) at {where}")
-                inner, items = dict.fromkeys(value), list(value.items())
+                keys = [k if isinstance(k, str) else int(k) for k in value]
+                if all(isinstance(k, str) for k in keys):
+                    tag, inner = "dict", dict.fromkeys(keys)
+                    children = [(child, k, inner, k) for k, child in zip(keys, value.values())]
+                else:                                 # JSON object keys are strings: int keys go as pairs
+                    tag, inner = "keyed", [[k, None] for k in keys]
+                    children = [(child, k, pair, 1) for pair, (k, child) in zip(inner, zip(keys, value.values()))]
             else:
-                inner, items = [None] * len(value), list(enumerate(value))
-            tag = "dict" if isinstance(value, dict) else "tuple" if isinstance(value, tuple) else "list"
+                tag = "tuple" if isinstance(value, tuple) else "list"
+                inner = [None] * len(value)
+                children = [(child, i, inner, i) for i, child in enumerate(value)]
             slot[key] = {tag: inner}
             on_path.add(id(value))
             stack.append((_EXIT, id(value), None, None))
-            for k, child in reversed(items):
-                stack.append((child, path + (k,), inner, k))
+            for child, k, child_slot, child_key in reversed(children):
+                stack.append((child, path + (k,), child_slot, child_key))
         elif isinstance(value, Tensor) or backend.is_array(value):
             kind = "tensor" if isinstance(value, Tensor) else "array"
             if id(value) not in stored:
@@ -101,6 +112,11 @@ def _encode(obj):
             raise TypeError(f"save: cannot save {type(value).__name__} at {where}; expected dict, list, "
                             f"tuple, Tensor, array, str, int, float, bool or None")
     return out[0], arrays
+
+
+def _is_key(k):
+    """A dict key a checkpoint can hold: a str, or an int (not a bool), e.g. an optimizer's parameter index."""
+    return isinstance(k, (str, numbers.Integral)) and not isinstance(k, bool)
 
 
 def _path_text(path):
@@ -280,7 +296,8 @@ def _read_arrays(path, first):
         with safetensors.safe_open(path, framework="numpy") as f:
             meta = f.metadata()
             arrays = {name: f.get_tensor(name) for name in f.keys()}
-    except (safetensors.SafetensorError, TypeError, KeyError) as e:   # TypeError/KeyError: a dtype NumPy lacks (BF16)
+    # TypeError/KeyError/AttributeError: a dtype NumPy lacks (BF16; F8_E4M3, F8_E5M2 look up np.float8_*)
+    except (safetensors.SafetensorError, TypeError, KeyError, AttributeError) as e:
         what = str(e) if isinstance(e, safetensors.SafetensorError) else f"unsupported tensor dtype ({e})"
         raise _bad(path, what + _foreign_hint(first)) from None
     for name, arr in arrays.items():
@@ -324,6 +341,9 @@ def _decode(root, arrays, device, path):
         tag, body = next(iter(node.items())) if isinstance(node, dict) and len(node) == 1 else (None, None)
         if tag == "dict" and isinstance(body, dict):
             slot[key], items = dict.fromkeys(body), list(body.items())
+        elif tag == "keyed" and isinstance(body, list):
+            keys = _keyed_keys(body, where, path)
+            slot[key], items = dict.fromkeys(keys), [(k, pair[1]) for k, pair in zip(keys, body)]
         elif tag in ("list", "tuple") and isinstance(body, list):
             slot[key], items = [None] * len(body), list(enumerate(body))
             if tag == "tuple":
@@ -342,3 +362,13 @@ def _decode(root, arrays, device, path):
         for k, child in reversed(items):
             stack.append((child, where + (k,), slot[key], k))
     return out[0]
+
+
+def _keyed_keys(body, where, path):
+    """The keys of a "keyed" node (a dict with int keys, stored as [key, value] pairs), checked."""
+    ok = all(isinstance(pair, list) and len(pair) == 2 and _is_key(pair[0]) for pair in body)
+    keys = [pair[0] for pair in body] if ok else []
+    if not ok or len(set(keys)) != len(keys):
+        raise _bad(path, f"bad structure node at {_path_text(where)}: a 'keyed' dict must be a list of "
+                   f"distinct [str or int key, value] pairs, got {str(body)[:80]}")
+    return keys

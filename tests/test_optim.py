@@ -306,7 +306,7 @@ def test_state_dict_round_trip_continues_identically(cls, ref, kwargs):
     init, grads = make_problem(6, n_steps=6)
     params, opt = run_optimizer(cls, kwargs, init, grads[:3])
     sd = opt.state_dict()
-    assert sorted(sd["state"]) == ["0", "1", "2"]
+    assert sorted(sd["state"]) == [0, 1, 2]                  # int keys, as PyTorch
     # through JSON: arrays become (nested) lists or floats, tuples lists; PyTorch-style int keys work too
     loaded = json.loads(json.dumps(sd, default=lambda a: a.tolist()))
     loaded["state"] = {int(k): v for k, v in loaded["state"].items()}
@@ -332,15 +332,67 @@ def test_state_dict_is_a_snapshot_of_plain_values():
     init, grads = make_problem(7)
     params, opt = run_optimizer(optim.RMSprop, dict(centered=True, momentum=0.5), init, grads[:2])
     sd = opt.state_dict()
-    before = {k: v.copy() for k, v in sd["state"]["0"].items() if isinstance(v, np.ndarray)}
-    assert set(before) == {"square_avg", "grad_avg", "momentum_buffer"} and sd["state"]["0"]["step"] == 2
+    before = {k: v.copy() for k, v in sd["state"][0].items() if isinstance(v, np.ndarray)}
+    assert set(before) == {"square_avg", "grad_avg", "momentum_buffer"} and sd["state"][0]["step"] == 2
     assert sd["param_groups"][0]["params"] == [0, 1, 2]
     json.dumps(sd["param_groups"])
     for p in params:
         p.grad = mg.ones_like(p, dtype=mg.float64)
     opt.step()
     for k, v in before.items():
-        np.testing.assert_array_equal(sd["state"]["0"][k], v)
+        np.testing.assert_array_equal(sd["state"][0][k], v)
+
+
+def test_state_dict_int_keys_survive_a_checkpoint_and_string_keys_still_load(tmp_path):
+    init, grads = make_problem(8, n_steps=5)
+    params, opt = run_optimizer(optim.Adam, dict(lr=0.01, amsgrad=True), init, grads[:3])
+    mg.save({"optimizer": opt.state_dict()}, tmp_path / "opt.ckpt")
+    back = mg.load(tmp_path / "opt.ckpt")["optimizer"]
+    assert list(back["state"]) == [0, 1, 2] and back["param_groups"][0]["params"] == [0, 1, 2]
+    old = dict(back, state={str(k): v for k, v in back["state"].items()})     # as checkpoints before int keys
+    mg.save({"optimizer": old}, tmp_path / "old.ckpt")
+    old = mg.load(tmp_path / "old.ckpt")["optimizer"]
+    assert list(old["state"]) == ["0", "1", "2"]
+    runs = [params]
+    for sd in (back, old):
+        clones = [nn.Parameter(mg.tensor(p.numpy())) for p in params]
+        opt2 = optim.Adam(clones)
+        opt2.load_state_dict(sd)
+        assert list(opt2.state_dict()["state"]) == [0, 1, 2]
+        runs.append((clones, opt2))
+    runs[0] = (params, opt)
+    for step_grads in grads[3:]:
+        for ps, o in runs:
+            for p, g in zip(ps, step_grads):
+                p.grad = mg.tensor(g)
+            o.step()
+    for (a, _), (b, _), (c, _) in [runs]:
+        for x, y, z in zip(a, b, c):
+            np.testing.assert_array_equal(x.numpy(), y.numpy())
+            np.testing.assert_array_equal(x.numpy(), z.numpy())
+    sd = opt.state_dict()
+    sd["state"]["0"] = sd["state"][0]
+    with pytest.raises(ValueError, match=r"Adam.load_state_dict: 'state' holds parameter 0 twice"):
+        optim.Adam([nn.Parameter(mg.tensor(a)) for a in init]).load_state_dict(sd)
+
+
+def test_a_checkpoint_dict_with_bad_int_key_pairs_is_a_checkpoint_error(tmp_path):
+    mg.save({"state": {0: np.ones(2), 1: {"step": 2}}, "mixed": {"a": 1, 3: None}}, tmp_path / "k.ckpt")
+    back = mg.load(tmp_path / "k.ckpt")
+    assert list(back["state"]) == [0, 1] and back["mixed"] == {"a": 1, 3: None}
+    blob = (tmp_path / "k.ckpt").read_bytes()
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8:8 + n])
+    meta = json.loads(header["__metadata__"]["minigrad"])
+    for bad in ([[0, None], [0, None]], [[1.5, None]], [[True, None]], [[0]]):
+        meta["root"]["dict"]["mixed"] = {"keyed": bad}
+        header["__metadata__"]["minigrad"] = json.dumps(meta)
+        text = json.dumps(header).encode()
+        (tmp_path / "bad.ckpt").write_bytes(len(text).to_bytes(8, "little") + text + blob[8 + n:])
+        with pytest.raises(mg.serialization.CheckpointError, match=r"at mixed: a 'keyed' dict must be a list"):
+            mg.load(tmp_path / "bad.ckpt")
+    with pytest.raises(TypeError, match=r"dict keys must be str or int, got 1.5 \(float\) at value"):
+        mg.save({1.5: 0}, tmp_path / "f.ckpt")
 
 
 def test_load_state_dict_rejects_mismatches():

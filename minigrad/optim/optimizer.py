@@ -123,11 +123,12 @@ class Optimizer:
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> Dict[str, Any]:
-        """{'optimizer': class name, 'state': {'0': {'step': int, name: array}, ...},
+        """{'optimizer': class name, 'state': {0: {'step': int, name: array}, ...},
         'param_groups': [{..., 'params': [0, 1, ...]}]}.
 
-        Parameters are numbered in group order, as PyTorch does; the state is keyed by the index as a
-        string (checkpoint files need string keys; load_state_dict takes ints too). Arrays are copies.
+        Parameters are numbered in group order and the state is keyed by those ints, as PyTorch does
+        (mg.save keeps int keys; load_state_dict also takes the digit strings older checkpoints hold).
+        Arrays are copies.
         """
         index = {}
         groups = []
@@ -140,7 +141,7 @@ class Optimizer:
             for p in group["params"]:
                 st = self.state.get(p)
                 if st is not None:
-                    state[str(index[id(p)])] = {k: (v.copy() if backend.is_array(v) else v) for k, v in st.items()}
+                    state[index[id(p)]] = {k: (v.copy() if backend.is_array(v) else v) for k, v in st.items()}
         return {"optimizer": type(self).__name__, "state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
@@ -196,6 +197,9 @@ class Optimizer:
             p, i = by_index.get(int(key), (None, None))
             if p is None:
                 raise ValueError(f"{where}: state for parameter {key}, which no group lists")
+            if p in state:
+                raise ValueError(f"{where}: 'state' holds parameter {int(key)} twice (as {int(key)} and "
+                                 f"{str(int(key))!r})")
             # arrays it lacks are made at the next step, as the saving optimizer would (hyperparameters changed)
             names = ["step", *self._state_names(updated[i])]
             if not isinstance(saved, dict) or "step" not in saved or not all(isinstance(k, str) for k in saved):
