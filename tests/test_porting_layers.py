@@ -243,3 +243,20 @@ def test_apply_children_first_then_self_and_requires_grad_():
     assert [p.requires_grad for p in m.parameters()] == [False, False, True, True]
     assert [type(c).__name__ for c in m.children()] == ["Linear", "Sequential"]
     assert [n for n, _ in m.named_modules()] == ["", "0", "1", "1.0", "1.1"]
+
+
+def test_layer_norm_masked_fill_and_buffers_on_each_device(device):
+    p = "masked_softmax/"
+    scores = mg.tensor(g(p + "scores"), dtype=F64, device=device, requires_grad=True)
+    mask = mg.tensor(g(p + "mask"), device=device)
+    out = scores.masked_fill(~mask, float("-inf")).softmax(-1)
+    (out * mg.tensor(g(p + "gy"), dtype=F64, device=device)).sum().backward()
+    assert out.device == scores.grad.device == device
+    np.testing.assert_allclose(scores.grad.numpy(), g(p + "grad"), **TOL)
+    p = "layer_norm/matrix/"
+    ln = nn.LayerNorm((3, 4), dtype=F64).to(device)
+    ln.load_state_dict({"weight": g(p + "weight"), "bias": g(p + "bias")})
+    y = ln(mg.tensor(g(p + "x"), dtype=F64, device=device))
+    np.testing.assert_allclose(y.numpy(), g(p + "y"), **TOL)
+    m = WithBuffers().to(device)
+    assert {b.device for b in m.buffers()} == {device}
