@@ -4,7 +4,6 @@
 Each error case is (callable, exception type, fragments the message must contain); the fragments name the
 module or op, the argument and the expected thing."""
 import json
-import re
 
 import numpy as np
 import pytest
@@ -311,18 +310,18 @@ LOAD_CASES = {
     "state_not_dict": (edited(lambda sd: sd.update(state=[1])), ValueError, ["'state' must be a dict", "list"]),
     "state_key_not_index": (edited(lambda sd: sd["state"].update(x={"step": 1})), ValueError,
                             ["'state' keys", "parameter indices", "'x'"]),
-    "state_unknown_param": (edited(lambda sd: sd["state"].update({"7": sd["state"]["0"]})), ValueError,
+    "state_unknown_param": (edited(lambda sd: sd["state"].update({7: sd["state"][0]})), ValueError,
                             ["state for parameter 7", "no group lists"]),
-    "state_entry_not_dict": (edited(lambda sd: sd["state"].update({"0": 3})), ValueError,
+    "state_entry_not_dict": (edited(lambda sd: sd["state"].update({0: 3})), ValueError,
                              ["state of parameter 0", "'step'", "int"]),
-    "state_without_step": (edited(lambda sd: sd["state"]["0"].pop("step")), ValueError,
+    "state_without_step": (edited(lambda sd: sd["state"][0].pop("step")), ValueError,
                            ["state of parameter 0", "'step'", "exp_avg"]),
-    "step_not_int": (edited(lambda sd: sd["state"]["0"].update(step="one")), ValueError,
+    "step_not_int": (edited(lambda sd: sd["state"][0].update(step="one")), ValueError,
                      ["state of parameter 0", "step='one'", "int >= 0"]),
-    "step_negative": (edited(lambda sd: sd["state"]["0"].update(step=-1)), ValueError, ["step=-1", "int >= 0"]),
-    "state_array_wrong_shape": (edited(lambda sd: sd["state"]["0"].update(exp_avg=np.zeros(5))), ValueError,
+    "step_negative": (edited(lambda sd: sd["state"][0].update(step=-1)), ValueError, ["step=-1", "int >= 0"]),
+    "state_array_wrong_shape": (edited(lambda sd: sd["state"][0].update(exp_avg=np.zeros(5))), ValueError,
                                 ["state 'exp_avg'", "shape (5,)", "(2, 3)"]),
-    "state_array_not_numbers": (edited(lambda sd: sd["state"]["0"].update(exp_avg="zeros")), ValueError,
+    "state_array_not_numbers": (edited(lambda sd: sd["state"][0].update(exp_avg="zeros")), ValueError,
                                 ["state 'exp_avg'", "array", "str"]),
     "bad_hyperparameter": (edited(lambda sd: sd["param_groups"][0].update(lr=-1.0)), ValueError, ["lr", "-1.0"]),
 }
@@ -339,7 +338,7 @@ def test_a_rejected_load_changes_nothing():
     before = json.dumps(opt.state_dict(), default=lambda a: a.tolist())
     sd = opt.state_dict()
     sd["param_groups"][0]["lr"] = 0.5
-    sd["state"]["1"]["exp_avg"] = np.zeros(9)
+    sd["state"][1]["exp_avg"] = np.zeros(9)
     with pytest.raises(ValueError):
         opt.load_state_dict(sd)
     assert json.dumps(opt.state_dict(), default=lambda a: a.tolist()) == before
@@ -357,7 +356,7 @@ def test_state_dict_records_the_class_and_old_dicts_load():
     for p in params:
         p.grad = mg.ones_like(p)
     opt2.step()
-    assert re.fullmatch(r"\d+", next(iter(opt2.state_dict()["state"])))
+    assert next(iter(opt2.state_dict()["state"])) == 0
 
 
 def test_linear_with_size_0_backward():
