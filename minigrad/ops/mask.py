@@ -3,8 +3,6 @@
 The filled positions no longer depend on x, so their gradient is zero; the others pass it on unchanged.
 The backward is a `where` on the gradient, which runs on arrays and on Tensors alike (create_graph=True).
 """
-import numpy
-
 from .. import backend
 from ..autograd import Function, describe, namespace, op_error, sum_to
 
@@ -18,7 +16,7 @@ class MaskedFill(Function):
     def forward(self, x):
         xp = backend.array_module(x)
         try:
-            shape = numpy.broadcast_shapes(x.shape, self.mask.shape)      # shapes only: NumPy's rule
+            shape = backend.broadcast_shapes(x.shape, self.mask.shape)    # shapes only: NumPy's rule
         except ValueError:
             raise op_error(ValueError, "masked_fill", f"mask of shape {self.mask.shape} does not broadcast with "
                                                       f"the input's shape {x.shape}") from None

@@ -16,10 +16,10 @@ nn.RNN/LSTM/GRU run a PackedSequence (run_packed) by unpacking it and taking the
 """
 from typing import Iterable, NamedTuple
 
-import numpy as np
-
 from ... import backend, ops
 from ...tensor import Tensor
+
+np = backend.xp_for("cpu")     # lengths, batch sizes and gather indices live on the host (NumPy)
 
 
 class _PackedFields(NamedTuple):
