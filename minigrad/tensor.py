@@ -96,6 +96,19 @@ class Tensor:
     def numel(self) -> int:
         return int(self.data.size)
 
+    def size(self, dim: int | None = None) -> tuple[int, ...] | int:
+        """PyTorch's spelling of the shape: size() is the shape, size(d) its entry d (negative d counts back)."""
+        if dim is None:
+            return self.shape
+        if isinstance(dim, bool) or not isinstance(dim, int) or not -self.ndim <= dim < self.ndim:
+            raise IndexError(f"size: dim must be an int in [{-self.ndim}, {self.ndim - 1}] for a tensor of shape "
+                             f"{self.shape}, got {dim!r}")
+        return self.shape[dim]
+
+    def dim(self) -> int:
+        """PyTorch's spelling of ndim."""
+        return self.ndim
+
     def __len__(self) -> int:
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")

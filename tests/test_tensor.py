@@ -17,6 +17,15 @@ def test_attributes(device):
     assert mg.tensor(7).item() == 7 and isinstance(mg.tensor(7).item(), int)
 
 
+def test_size_and_dim_are_pytorchs_spellings_of_shape_and_ndim():
+    t = mg.zeros(2, 3, 5)
+    assert t.size() == (2, 3, 5) and t.size(0) == 2 and t.size(-1) == 5 and t.dim() == 3
+    assert mg.tensor(1.0).size() == () and mg.tensor(1.0).dim() == 0
+    for bad in (3, -4, 1.0, True):
+        with pytest.raises(IndexError, match=r"size: dim must be an int in \[-3, 2\].*\(2, 3, 5\)"):
+            t.size(bad)
+
+
 def test_construction_copies_its_data():
     a = np.array([1.0, 2.0])
     t = mg.tensor(a)
