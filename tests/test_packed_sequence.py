@@ -57,6 +57,17 @@ def test_pad_sequence_equals_pytorch(batch_first, side):
     np.testing.assert_array_equal(out.numpy(), _golden[f"util/pad/{'bf' if batch_first else 'tf'}_{side}"])
 
 
+@pytest.mark.parametrize("dtype", [mg.int64, mg.float32])
+def test_padding_keeps_the_sequences_dtype(dtype):
+    """Token ids stay integers (an Embedding needs them), with the padding value cast, as PyTorch's."""
+    seqs = [mg.tensor([1, 2, 3], dtype=dtype), mg.tensor([4], dtype=dtype)]
+    padded = pad_sequence(seqs, batch_first=True, padding_value=-100)
+    assert padded.dtype == dtype and padded.tolist() == [[1, 2, 3], [4, -100, -100]]
+    assert pad_sequence([mg.zeros(0, dtype=dtype)], padding_value=-1).dtype == dtype
+    unpacked, _ = pad_packed_sequence(pack_sequence(seqs), padding_value=7)
+    assert unpacked.dtype == dtype and unpacked.tolist() == [[1, 4], [2, 7], [3, 7]]
+
+
 def test_pack_sequence_and_pad_packed_sequence_equal_pytorch():
     packed = pack_sequence(_golden_sequences(), enforce_sorted=False)      # lengths 2, 4, 1, 4: a tie
     for field in ("data", "batch_sizes", "sorted_indices", "unsorted_indices"):

@@ -101,7 +101,7 @@ def pad_sequence(sequences: Iterable[Tensor], batch_first: bool = False, padding
     flat = sequences[0] if B == 1 else ops.cat(sequences)         # every step of every sequence, in order
     if flat.shape[0] == 0:                                         # nothing but empty sequences
         shape = (B, T) if batch_first else (T, B)
-        return Tensor(np.zeros(shape + flat.shape[1:]), dtype=flat.dtype, device=flat.device) + padding_value
+        return Tensor(np.full(shape + flat.shape[1:], padding_value), dtype=flat.dtype, device=flat.device)
     rows = np.full((T, B), -1, dtype=np.int64)                     # rows[t, b]: the row of flat there (-1: pad)
     start = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     for b, (n, s) in enumerate(zip(lengths, start)):
@@ -252,11 +252,12 @@ def _layout(fn, packed):
 
 
 def _gather_rows(flat, rows, padding_value):
-    """out[i, j] = flat[rows[i, j]], or padding_value where rows[i, j] is -1 (one gather, one where)."""
+    """out[i, j] = flat[rows[i, j]], or padding_value (in flat's dtype, as PyTorch's) where rows[i, j] is -1
+    (one gather, one where)."""
     valid = rows >= 0
     picked = flat[np.where(valid, rows, 0)]
     mask = backend.to_device(valid.reshape(valid.shape + (1,) * (flat.ndim - 1)), flat.device)
-    return ops.where(mask, picked, float(padding_value))
+    return ops.where(mask, picked, Tensor(backend.scalar_array(padding_value, flat.dtype, flat.data)))
 
 
 def _sequence_list(fn, sequences):
