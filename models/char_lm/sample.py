@@ -1,7 +1,8 @@
 """Sampling text from a trained character model, one character at a time.
 
     state <- the prime text run through the model
-    repeat: p = softmax(logits / temperature), keep the top k, draw a character, feed it back
+    repeat: p = softmax(logits / temperature), keep the top k (and/or the top-p nucleus), draw a character,
+            feed it back                                      (or: beam=K, a beam search; models.decoding)
 
 Runs under no_grad and keeps only the recurrent state between steps, so memory stays flat however long
 the sample. The temperature divides the logits: 1 samples the model's own distribution, below 1 sharpens
@@ -12,6 +13,7 @@ import numpy as np
 
 import minigrad as mg
 
+from .. import decoding
 from ..cells import CELLS
 from .data import Vocab
 from .model import CharLM
@@ -72,43 +74,49 @@ def check_model_config(ckpt):
         raise ValueError(bad + f"tensors do not match model_config (first: {diff[0]})")
 
 
-def next_char_distribution(logits, temperature=1.0, top_k=None):
-    """Probabilities (float64, on the host) from one row of logits: softmax(logits / temperature), top k kept."""
-    z = np.asarray(logits, dtype=np.float64).reshape(-1)
-    if temperature < 0:
-        raise ValueError(f"sample: temperature must be >= 0, got {temperature}")
-    if top_k is not None and top_k < 1:
-        raise ValueError(f"sample: top_k must be >= 1, got {top_k}")
-    if top_k is not None and top_k < z.size:
-        cut = np.partition(z, -top_k)[-top_k]
-        z = np.where(z >= cut, z, -np.inf)
-    if temperature == 0:
-        p = np.zeros_like(z)
-        p[np.argmax(z)] = 1.0
-        return p
-    z = z / temperature
-    p = np.exp(z - z.max())
-    return p / p.sum()
+def next_char_distribution(logits, temperature=1.0, top_k=None, top_p=None):
+    """Probabilities (float64, on the host) from one row of logits: softmax(logits / temperature), the top k
+    kept, then the nucleus (top_p) kept; models.decoding.filter_distribution does the work."""
+    decoding.check_args("sample", 0, temperature, top_k, top_p)
+    return decoding.filter_distribution(np.asarray(logits, dtype=np.float64).reshape(-1), temperature, top_k, top_p)[0]
 
 
-def sample(model, vocab, length=500, temperature=0.8, top_k=None, prime=None, seed=0):
-    """The prime followed by `length` sampled characters."""
+def sample(model, vocab, length=500, temperature=0.8, top_k=None, prime=None, seed=0, top_p=None, beam=None):
+    """The prime followed by `length` characters: drawn (temperature, top_k, top_p, seed), or with beam=K
+    the most probable continuation a beam search of width K finds (deterministic: temperature and seed
+    do not apply, and top_k/top_p may not be given)."""
+    if beam is not None and (top_k is not None or top_p is not None):
+        raise ValueError(f"sample: beam search keeps the likeliest continuations; top_k ({top_k}) and top_p "
+                         f"({top_p}) apply to drawing only")
+    decoding.check_args("sample", length, temperature, top_k, top_p, beam, length_name="length")
     if prime is None or prime == "":
         prime = "\n" if "\n" in vocab.index else vocab.chars[0]
     ids = vocab.encode(prime)
-    rng = np.random.default_rng(seed)
     device = model.decoder.weight.device
+
+    def step(tokens, state):                       # tokens (B,) -> (logits (B, V), state): one character each
+        logits, state = model(mg.tensor(tokens.reshape(1, -1), device=device), state)
+        return logits[0], state
+
     was_training = model.training
     model.eval()
-    out = []
     with mg.no_grad():
-        logits, state = model(mg.tensor(ids.reshape(-1, 1), device=device))     # (T, 1) -> state after the prime
-        last = logits[-1, 0]
-        for _ in range(length):
-            p = next_char_distribution(last.numpy(), temperature, top_k)
-            c = int(rng.choice(p.size, p=p))
-            out.append(c)
-            logits, state = model(mg.tensor([[c]], device=device), state)
-            last = logits[0, 0]
+        state = None                               # the prime but its last character read; decoding feeds that one
+        if len(ids) > 1:
+            _, state = model(mg.tensor(ids[:-1].reshape(-1, 1), device=device))
+        if beam is not None:
+            out = decoding.beam_search(step, state, ids[-1:], length, beam, reorder_state)[0][0]
+        else:
+            out = decoding.sample(step, state, ids[-1:], length, temperature, top_k, top_p,
+                                  np.random.default_rng(seed))[0]
     model.train(was_training)
     return prime + vocab.decode(out)
+
+
+def reorder_state(state, index):
+    """The LM state with its batch rows picked by `index` (beam search): axis 1 of h (and c), (layers, B, H)."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s[:, index] for s in state)
+    return state[:, index]
