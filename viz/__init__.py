@@ -19,6 +19,7 @@ Layers, directions and time steps come from the facts the recurrent loop records
 see viz/steps.py), never from scope names: a loop of your own shows its steps when each is wrapped in
 `with mg.annotate(t=t): ...` (add cell="MGU" to name the boxes at cell detail).
 """
+from .attention import plot_attention
 from .capture import Graph, OpNode, Scope, TensorNode, capture, retain_grads
 from .gradflow import grad_norms, plot_grad_flow, step_states
 from .jacobian import jacobian_norms, plot_jacobian_norms, render_jacobian_norms, state_jacobians
