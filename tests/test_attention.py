@@ -7,7 +7,7 @@ import minigrad as mg
 from models import decoding
 from models.shapes import Seq2Seq, train_seq2seq
 from models.shapes.attention import Attention, padding_mask
-from models.tasks.data import reversal_batch
+from models.tasks.data import reversal_batch, sort_batch
 
 
 def model64(attention="additive", cell="lstm", bidirectional=True, layers=1, seed=0, **kw):
@@ -198,3 +198,15 @@ def test_a_short_reversal_run_lowers_the_loss():
         return src, tgt, None
     losses = train_seq2seq(model, batch, 60, lr=1e-2, log=None)
     assert np.mean(losses[-10:]) < 0.6 * np.mean(losses[:10])
+
+
+def test_sort_batches_the_experiment_uses():
+    rng = np.random.default_rng(0)
+    src, tgt = sort_batch(rng, 50, 12, vocab=40, distinct=True)
+    assert src.shape == tgt.shape == (50, 12) and ((0 <= src) & (src < 40)).all()
+    assert all(len(set(row)) == 12 for row in src)                     # distinct within a row
+    np.testing.assert_array_equal(tgt, np.sort(src, axis=1))
+    src, tgt = sort_batch(rng, 200, 30, vocab=10)
+    assert any(len(set(row)) < 30 for row in src) and (np.diff(tgt, axis=1) >= 0).all()
+    with pytest.raises(ValueError, match="distinct symbols need length <= vocab, got length 41 > vocab 40"):
+        sort_batch(rng, 2, 41, vocab=40, distinct=True)

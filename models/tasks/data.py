@@ -22,6 +22,9 @@ parity
 
 reversal (for seq2seq)
     source (B, L) over V symbols; target (B, L): the source reversed.
+
+sort (for seq2seq)
+    source (B, L) symbols 0..V-1 (with distinct=True: L different ones); target (B, L): them in ascending order.
 """
 import math
 
@@ -86,3 +89,15 @@ def reversal_batch(rng, batch, length=8, vocab=10):
     """(source (B, L) ints, target (B, L) ints = source reversed)."""
     src = rng.integers(0, vocab, (batch, length))
     return src, np.ascontiguousarray(src[:, ::-1])
+
+
+def sort_batch(rng, batch, length=8, vocab=10, distinct=False):
+    """(source (B, L) ints, target (B, L) ints = source sorted ascending); distinct: no symbol twice in a row
+    of the source (length <= vocab), so sorting cannot be done by counting each symbol."""
+    if distinct and length > vocab:
+        raise ValueError(f"sort_batch: distinct symbols need length <= vocab, got length {length} > vocab {vocab}")
+    if distinct:
+        src = np.argsort(rng.random((batch, vocab)), axis=1)[:, :length]       # a random subset per row
+    else:
+        src = rng.integers(0, vocab, (batch, length))
+    return src, np.sort(src, axis=1)
