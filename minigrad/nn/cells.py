@@ -5,6 +5,8 @@ owns the parameters and hands them to every step. The protocol, which a user-wri
 
     gates       G: weight_ih is (G*H, input_size), weight_hh (G*H, H)
     state_size  how many tensors the state has: 1 for (h,), 2 for the LSTM's (h, c); h comes first
+    state_sizes(H) the width of each state tensor (all H unless a cell says otherwise: the LSTM with
+                a projection has h of size P, c of size H); h's width is the layer's output width
     step(xw, state, w) -> new state (a tuple), on tensors: xw = this step's input projection
                 the layer computed for all steps at once (`project`), w = the weights by name
 
@@ -50,6 +52,10 @@ class Cell:
         """The names `parameter_shapes` gives, biases included: the keys of `w` in `step`."""
         return list(self.parameter_shapes(1, 1, True))
 
+    def state_sizes(self, hidden_size: int) -> tuple[int, ...]:
+        """The width of each state tensor; the first (h) is also the width of the layer's output."""
+        return (hidden_size,) * self.state_size
+
     def project(self, x: Tensor, w: dict[str, Tensor | None]) -> Tensor:
         """x W_ih^T + b_ih (+ b_hh when folded) for any leading axes: all time steps in one matmul."""
         b_ih, b_hh = w.get("bias_ih"), w.get("bias_hh")
@@ -62,9 +68,9 @@ class Cell:
         return (self.fused_step, "fused") if fused and self.fused_step is not None else (self.step, "ops")
 
     def zero_state(self, x: Tensor, hidden_size: int) -> State:
-        """The state before the first step: zeros (B, H) in x's dtype and device, one per state tensor."""
-        zeros = factories.zeros(x.shape[-2], hidden_size, dtype=x.dtype, device=x.device)
-        return (zeros,) * self.state_size
+        """The state before the first step: zeros (B, width) in x's dtype and device, one per state tensor."""
+        return tuple(factories.zeros(x.shape[-2], n, dtype=x.dtype, device=x.device)
+                     for n in self.state_sizes(hidden_size))
 
     def step(self, xw: Tensor, state: State, w: dict[str, Tensor | None]) -> State:
         raise NotImplementedError(f"{type(self).__name__}: a cell must define step(xw, state, w) -> new state")
@@ -107,24 +113,46 @@ class ElmanCell(Cell):
 
 
 class LSTMGatedCell(Cell):
-    """gates i, f, g, o = split(xw + h W_hh^T);  c' = sigmoid(f)*c + sigmoid(i)*tanh(g);  h' = sigmoid(o)*tanh(c')."""
+    """gates i, f, g, o = split(xw + h W_hh^T);  c' = sigmoid(f)*c + sigmoid(i)*tanh(g);  h' = sigmoid(o)*tanh(c').
+    With proj_size P > 0 (PyTorch's LSTM with projections): h' = (sigmoid(o)*tanh(c')) W_hr^T, of size P;
+    W_hr (P, H) is one more weight, W_hh is (4H, P) since it reads the projected h, and c keeps size H."""
     name, gates, state_size = "LSTM", 4, 2
+
+    def __init__(self, proj_size: int = 0):
+        self.proj_size = proj_size
+
+    def parameter_shapes(self, input_size, hidden_size, bias=True):
+        shapes = super().parameter_shapes(input_size, hidden_size, bias)
+        if self.proj_size:
+            shapes["weight_hh"] = (4 * hidden_size, self.proj_size)
+            shapes["weight_hr"] = (self.proj_size, hidden_size)      # last, as in PyTorch's parameter order
+        return shapes
+
+    def state_sizes(self, hidden_size):
+        return (self.proj_size or hidden_size, hidden_size)
 
     def step(self, xw, state, w):
         h, c = state
         i, f, g, o = (xw + F.linear(h, w["weight_hh"])).chunk(4, axis=-1)
         i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
         c = f * c + i * g
-        return o * c.tanh(), c
+        h = o * c.tanh()
+        if w.get("weight_hr") is not None:
+            h = F.linear(h, w["weight_hr"])                          # the projection: h of size P
+        return h, c
 
     def fused_step(self, xw, state, w):
-        return rnn_cells.FusedLSTMStep()(xw, state[0], state[1], w["weight_hh"])
+        w_hr = () if w.get("weight_hr") is None else (w["weight_hr"],)
+        return rnn_cells.FusedLSTMStep()(xw, state[0], state[1], w["weight_hh"], *w_hr)
 
     def layer(self, x, state, w, reverse=False, mask=None):
         h0, c0 = (None, None) if state is None else state
         out, h, c = rnn_layers.lstm_layer(x, w["weight_ih"], w["weight_hh"], w.get("bias_ih"), w.get("bias_hh"),
-                                          h0, c0, reverse, mask)
+                                          h0, c0, reverse, mask, w.get("weight_hr"))
         return out, (h, c)
+
+    def __repr__(self):
+        return f"LSTMGatedCell(proj_size={self.proj_size})" if self.proj_size else "LSTMGatedCell()"
 
 
 class GRUGatedCell(Cell):

@@ -13,6 +13,7 @@ or a layer node, asked for a gradient with a graph, rebuilds its computation fro
 backward keeps the fast hand-derived code.
 """
 import math
+import numbers
 
 from .. import backend, factories, ops
 from ..autograd import annotate, current_scope, scope
@@ -28,8 +29,9 @@ def unrolled(cell: Cell, x: Tensor, state: tuple, w: dict, reverse: bool = False
              fused: bool = True) -> tuple[Tensor, tuple]:
     """Run `cell` over x (T, B, in) one step at a time -> (outputs (T, B, H), final state).
 
-    state: a tuple of (B, H) tensors. masks: per step a (B, 1) boolean array, False where the step is
-    padding: those rows keep their state. Every node made here is annotated with its time step."""
+    state: a tuple of (B, H) tensors (h of size P with an LSTM projection: then outputs are (T, B, P)).
+    masks: per step a (B, 1) boolean array, False where the step is padding: those rows keep their state.
+    Every node made here is annotated with its time step."""
     step, granularity = cell.step_for(fused)
     with annotate(granularity=granularity):
         xw = cell.project(x, w).unbind(0)                  # the input projection of all steps: one matmul
@@ -48,7 +50,8 @@ class Recurrent(Module):
     """A stack of recurrent layers over any Cell: nn.RNN, nn.LSTM and nn.GRU are this with their cell.
 
     x (T, B, input_size) (or (B, T, ...) with batch_first) -> (output (T, B, D*H), h_n (L*D, B, H)),
-    or (output, (h_n, c_n, ...)) for cells whose state has more than one tensor.
+    or (output, (h_n, c_n, ...)) for cells whose state has more than one tensor. The widths are the cell's
+    `state_sizes(H)`: an LSTM with proj_size P gives output (T, B, D*P), h_n (L*D, B, P), c_n (L*D, B, H).
     Second derivatives (create_graph=True) work with every switch: fused steps and unroll=False layer nodes
     differentiate their fine-grained decomposition (see the module docstring)."""
 
@@ -71,9 +74,10 @@ class Recurrent(Module):
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, dropout
         self.bidirectional, self.fused, self.unroll = bidirectional, fused, unroll
+        self.proj_size = getattr(cell, "proj_size", 0)
         D = 2 if bidirectional else 1
         for layer in range(num_layers):
-            layer_in = input_size if layer == 0 else hidden_size * D
+            layer_in = input_size if layer == 0 else cell.state_sizes(hidden_size)[0] * D
             for suffix in ("", "_reverse")[:D]:
                 for kind, shape in cell.parameter_shapes(layer_in, hidden_size, bias).items():
                     weight = factories.zeros(shape, device=device, dtype=dtype)
@@ -142,7 +146,7 @@ class Recurrent(Module):
             return unrolled(self.cell, x, state, w, reverse, masks, self.fused)
 
     def _initial_states(self, hx, B, D, x):
-        """Per (layer, direction): the initial state tuple (None means zeros), from hx of shape (L*D, B, H)."""
+        """Per (layer, direction): the initial state tuple (None means zeros), from hx: each part (L*D, B, width)."""
         n, k = self.num_layers * D, self.cell.state_size
         if hx is None:
             return [None] * n
@@ -150,16 +154,19 @@ class Recurrent(Module):
         if k > 1 and (not isinstance(hx, (tuple, list)) or len(hx) != k):
             got = f"a {type(hx).__name__} of {len(hx)}" if isinstance(hx, (tuple, list)) else type(hx).__name__
             raise TypeError(f"{name}: the initial state must be a tuple of {k} tensors (h0, c0), got {got}")
+        widths = self.cell.state_sizes(self.hidden_size)
         if k == 1 and not isinstance(hx, Tensor):
             raise TypeError(f"{name}: the initial state must be one tensor h0 of shape "
-                            f"{(n, B, self.hidden_size)}, got {type(hx).__name__}")
+                            f"{(n, B, widths[0])}, got {type(hx).__name__}")
         parts = tuple(hx) if k > 1 else (hx,)
-        expected = (n, B, self.hidden_size)
-        for p in parts:
+        for index, (p, width) in enumerate(zip(parts, widths)):
+            expected = (n, B, width)
             if not isinstance(p, Tensor) or p.shape != expected:
                 got = p.shape if isinstance(p, Tensor) else type(p).__name__
-                raise ValueError(f"{name}: expected initial state of shape {expected} "
-                                 f"(num_layers*directions, batch, hidden_size), got {got}")
+                what = "initial state" + (f" {('h0', 'c0')[index]}" if k == 2 else "")
+                size = "proj_size" if self.proj_size and index == 0 else "hidden_size"
+                raise ValueError(f"{name}: expected {what} of shape {expected} "
+                                 f"(num_layers*directions, batch, {size}), got {got}")
             if p.dtype != x.dtype or p.device != x.device:
                 raise TypeError(f"{name}: the initial state must have the input's dtype and device ({x.dtype} "
                                 f"on {x.device}), got {p.dtype} on {p.device}")
@@ -184,17 +191,40 @@ class Recurrent(Module):
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"
         for k, default in (("num_layers", 1), ("bias", True), ("batch_first", False), ("dropout", 0.0),
-                           ("bidirectional", False), ("fused", True), ("unroll", True)):
+                           ("bidirectional", False), ("proj_size", 0), ("fused", True), ("unroll", True)):
             if getattr(self, k) != default:
                 s += f", {k}={getattr(self, k)}"
         return s if type(self) is not Recurrent else f"{self.cell!r}, " + s
+
+
+def only_lstm_projects(name: str, proj_size) -> None:
+    """PyTorch's rule: proj_size is an LSTM argument; nn.RNN and nn.GRU refuse it."""
+    if proj_size is not None:
+        raise ValueError(f"{name}: proj_size argument is only supported for LSTM, not RNN or GRU "
+                         f"(got proj_size={proj_size!r})")
+
+
+def check_proj_size(name: str, proj_size, hidden_size) -> int:
+    """proj_size as an int in [0, hidden_size) (0: no projection), or PyTorch's errors naming the argument."""
+    hidden_size = check_int(name, "hidden_size", hidden_size)
+    if isinstance(proj_size, bool) or not isinstance(proj_size, numbers.Integral):
+        raise TypeError(f"{name}: proj_size must be an int >= 0 (0: no projection), "
+                        f"got {type(proj_size).__name__} {proj_size!r}")
+    if proj_size < 0:
+        raise ValueError(f"{name}: proj_size should be a positive integer or zero to disable projections, "
+                         f"got {proj_size}")
+    if proj_size >= hidden_size:
+        raise ValueError(f"{name}: proj_size has to be smaller than hidden_size, got proj_size={proj_size} "
+                         f"and hidden_size={hidden_size}")
+    return int(proj_size)
 
 
 class RNN(Recurrent):
     """Elman RNN: h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)  (or relu)."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, fused=True, unroll=True, device=None, dtype=None):
+                 dropout=0.0, bidirectional=False, fused=True, unroll=True, device=None, dtype=None, proj_size=None):
+        only_lstm_projects(type(self).__name__, proj_size)
         super().__init__(ElmanCell(nonlinearity, "RNN"), input_size, hidden_size, num_layers, bias, batch_first,
                          dropout, bidirectional, fused, unroll, device, dtype)
 
@@ -204,11 +234,13 @@ class RNN(Recurrent):
 
 
 class LSTM(Recurrent):
-    """Long short-term memory (gates i, f, g, o); returns (output, (h_n, c_n))."""
+    """Long short-term memory (gates i, f, g, o); returns (output, (h_n, c_n)).
+    proj_size=P > 0: each layer projects h to size P with weight_hr_l{k} (P, H), as PyTorch's (see LSTMGatedCell)."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, fused=True, unroll=True, device=None, dtype=None):
-        super().__init__(LSTMGatedCell(), input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                 bidirectional=False, proj_size=0, fused=True, unroll=True, device=None, dtype=None):
+        proj_size = check_proj_size(type(self).__name__, proj_size, hidden_size)
+        super().__init__(LSTMGatedCell(proj_size), input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, fused, unroll, device, dtype)
 
 
@@ -216,6 +248,7 @@ class GRU(Recurrent):
     """Gated recurrent unit (gates r, z, n); returns (output, h_n)."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, fused=True, unroll=True, device=None, dtype=None):
+                 bidirectional=False, fused=True, unroll=True, device=None, dtype=None, proj_size=None):
+        only_lstm_projects(type(self).__name__, proj_size)
         super().__init__(GRUGatedCell(), input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, fused, unroll, device, dtype)

@@ -42,11 +42,12 @@ class FusedRNNStep(Function):
 
 
 class FusedLSTMStep(Function):
-    """(h', c') from gates = xw + h W_hh^T:  i, f, o = sigmoid,  g = tanh,  c' = f*c + i*g,  h' = o*tanh(c')."""
+    """(h', c') from gates = xw + h W_hh^T:  i, f, o = sigmoid,  g = tanh,  c' = f*c + i*g,  h' = o*tanh(c').
+    With w_hr (P, H) (an LSTM with projections): h' = (o*tanh(c')) W_hr^T, of size P."""
 
-    def forward(self, xw, h, c, w_hh):
+    def forward(self, xw, h, c, w_hh, w_hr=None):
         xp = backend.array_module(xw)
-        H = h.shape[1]
+        H = c.shape[1]
         gates = h @ w_hh.T + xw                           # (B, 4H): pre-activations of i, f, g, o
         if backend.device_of(xw) == "cuda":
             act, c_new, tc, h_new = cuda_kernels.lstm_step_forward(gates, c, H)
@@ -58,12 +59,19 @@ class FusedLSTMStep(Function):
             tc = xp.tanh(c_new)
             h_new = o * tc
         self.act, self.c, self.tc, self.h, self.w_hh = act, c, tc, h, w_hh
+        if w_hr is not None:                               # the projection: h' = h_raw W_hr^T
+            self.h_raw, self.w_hr = h_new, w_hr
+            h_new = h_new @ w_hr.T
         return h_new, c_new
 
     def backward(self, gh, gc):
         xp = backend.array_module(self.act)
         act, c, tc = self.act, self.c, self.tc
         H = c.shape[1]
+        gw_hr = None
+        if gh is not None and len(self.needs_grad) == 5:  # through the projection: dh_raw = dh' W_hr
+            gw_hr = gh.T @ self.h_raw if self.needs_grad[4] else None     # dW_hr = dh'^T h_raw
+            gh = gh @ self.w_hr
         if gh is None:
             gh = xp.zeros_like(c)
         if backend.device_of(act) == "cuda":
@@ -81,12 +89,14 @@ class FusedLSTMStep(Function):
             gc_prev = dc * f
         gh_prev = dgates @ self.w_hh if self.needs_grad[1] else None
         gw = dgates.T @ self.h if self.needs_grad[3] else None
-        return dgates, gh_prev, gc_prev, gw
+        if len(self.needs_grad) == 4:                      # no projection
+            return dgates, gh_prev, gc_prev, gw
+        return dgates, gh_prev, gc_prev, gw, gw_hr
 
-    def decompose(self, xw, h, c, w_hh):
+    def decompose(self, xw, h, c, w_hh, w_hr=None):
         """The same step in plain ops (for higher derivatives): LSTMGatedCell.step -> (h', c')."""
         from ..nn.cells import LSTMGatedCell
-        return LSTMGatedCell().step(xw, (h, c), {"weight_hh": w_hh})
+        return LSTMGatedCell().step(xw, (h, c), {"weight_hh": w_hh, "weight_hr": w_hr})
 
 
 class FusedGRUStep(Function):

@@ -16,10 +16,11 @@ __all__ = ["lstm_layer", "gru_layer", "rnn_layer", "LSTMLayer", "GRULayer", "RNN
 
 
 def lstm_layer(x: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None, h0: Tensor | None,
-               c0: Tensor | None, reverse: bool = False, mask: backend.Array | None = None
-               ) -> tuple[Tensor, Tensor, Tensor]:
-    """LSTM over all steps (gates i, f, g, o) -> (out (T, B, H), h_n (B, H), c_n (B, H))."""
-    inputs, names = collect(x=x, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh, h0=h0, c0=c0)
+               c0: Tensor | None, reverse: bool = False, mask: backend.Array | None = None,
+               w_hr: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """LSTM over all steps (gates i, f, g, o) -> (out (T, B, H), h_n (B, H), c_n (B, H)); with a projection
+    w_hr (P, H): h_t = (o tanh(c_t)) W_hr^T, so out (T, B, P), h_n and h0 (B, P), w_hh (4H, P)."""
+    inputs, names = collect(x=x, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh, h0=h0, c0=c0, w_hr=w_hr)
     return LSTMLayer(names, reverse, mask)(*inputs)
 
 

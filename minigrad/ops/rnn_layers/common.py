@@ -100,9 +100,10 @@ def transposed(xp, w, scale=None):
 
 
 class RecurrentLayer(Function):
-    """Base of LSTMLayer, GRULayer, RNNLayer. Inputs: the present ones of x, w_ih, w_hh, b_ih, b_hh, h0, c0
-    (names in `self._names`); outputs (out, h_n) or (out, h_n, c_n)."""
+    """Base of LSTMLayer, GRULayer, RNNLayer. Inputs: the present ones of x, w_ih, w_hh, b_ih, b_hh, h0, c0, w_hr
+    (names in `self._names`; w_hr: the LSTM's projection); outputs (out, h_n) or (out, h_n, c_n)."""
     kind, gates = None, None
+    proj_size = 0             # the LSTM's projection width P (set on the node only when it projects)
 
     def __init__(self, names, reverse=False, mask=None):
         mask = mask.data if isinstance(mask, Tensor) else mask
@@ -138,7 +139,8 @@ class RecurrentLayer(Function):
         from ...nn.rnn import unrolled
         a = dict(zip(self._names, inputs))
         x, cell = a["x"], self._cell()
-        w = {"weight_ih": a["w_ih"], "weight_hh": a["w_hh"], "bias_ih": a.get("b_ih"), "bias_hh": a.get("b_hh")}
+        w = {"weight_ih": a["w_ih"], "weight_hh": a["w_hh"], "bias_ih": a.get("b_ih"), "bias_hh": a.get("b_hh"),
+             "weight_hr": a.get("w_hr")}
         zeros = cell.zero_state(x, self.hidden_size)
         state = tuple(a.get(name, zero) for name, zero in zip(("h0", "c0"), zeros))
         if self.steps == 0:                         # no step runs: an empty output, the initial state as it is
@@ -156,11 +158,16 @@ class RecurrentLayer(Function):
         if x.ndim != 3:
             raise ValueError(f"x must be (T, B, input_size), got shape {x.shape}")
         T, B, In = x.shape
-        if w_hh.ndim != 2 or w_hh.shape[0] != self.gates * w_hh.shape[1]:
-            raise ValueError(f"w_hh must be ({self.gates}*H, H), got shape {w_hh.shape}")
-        H = w_hh.shape[1]
+        w_hr = a.get("w_hr")                        # the LSTM's projection (P, H): h has size P
+        if w_hr is not None and w_hr.ndim != 2:
+            raise ValueError(f"w_hr must be (P, H), got shape {w_hr.shape}")
+        P = None if w_hr is None else w_hr.shape[0]
+        if w_hh.ndim != 2 or w_hh.shape[0] % self.gates or w_hh.shape[1] != (P or w_hh.shape[0] // self.gates):
+            raise ValueError(f"w_hh must be ({self.gates}*H, {'P' if P else 'H'}), got shape {w_hh.shape}")
+        H = w_hh.shape[0] // self.gates
+        P = P or H
         want = {"w_ih": (self.gates * H, In), "b_ih": (self.gates * H,), "b_hh": (self.gates * H,),
-                "h0": (B, H), "c0": (B, H)}
+                "h0": (B, P), "c0": (B, H), "w_hr": (P, H)}
         for name, arr in a.items():
             if name in want and arr.shape != want[name]:
                 raise ValueError(f"{name} must have shape {want[name]}, got {arr.shape}")
@@ -168,6 +175,8 @@ class RecurrentLayer(Function):
         dt = dt if dt.kind == "f" else backend.float64
         self._dtypes = {name: arr.dtype for name, arr in a.items()}
         self.steps, self.hidden_size, self._dt = T, H, dt
+        if w_hr is not None:
+            self.proj_size = P
         self._gpu = backend.device_of(x) == "cuda"
         if self._mask is not None:
             m = self._mask
