@@ -260,10 +260,10 @@ def test_prime_file_sampling_starts_with_the_files_text(corpora, capsys):
 def test_beam_and_top_p_reach_sample(corpora, capsys, monkeypatch):
     calls = []
     monkeypatch.setattr(sampling, "sample", lambda *args, **kw: calls.append((args, kw)) or "x")
-    assert cli("sample", "--checkpoint", corpora["run"], "--beam", "3", "--top-p", "0.9", "--length", "7") == 0
+    assert cli("sample", "--checkpoint", corpora["run"], "--beam", "3", "--length", "7") == 0
     assert cli("sample", "--checkpoint", corpora["run"], "--top-p", "1") == 0
     assert cli("sample", "--checkpoint", corpora["run"]) == 0
-    assert [kw for _, kw in calls] == [{"beam": 3, "top_p": 0.9}, {"top_p": 1.0}, {}]
+    assert [kw for _, kw in calls] == [{"beam": 3}, {"top_p": 1.0}, {}]
     assert calls[0][0][2] == 7
 
 
@@ -323,6 +323,9 @@ SAMPLE_BAD = [
     (["--top-p", "0"], 2, "--top-p"),
     (["--top-p", "1.5"], 2, "--top-p"),
     (["--top-p", "nan"], 2, "--top-p"),
+    (["--beam", "3", "--top-p", "0.9"], 2, "--beam and --top-p exclude each other"),
+    (["--beam", "3", "--top-k", "5"], 2, "--beam and --top-k exclude each other"),
+    (["--beam", "2", "--top-k", "5", "--top-p", "0.5"], 2, "--beam and --top-k and --top-p exclude each other"),
 ]
 
 

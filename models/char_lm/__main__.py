@@ -251,6 +251,10 @@ def main(argv=None):
         return 0
     from .sample import load_model, sample
     prime = check_prime(args)
+    if args.beam is not None and (args.top_k is not None or args.top_p is not None):
+        drawing = " and ".join(f for f, v in (("--top-k", args.top_k), ("--top-p", args.top_p)) if v is not None)
+        raise UsageError(f"--beam and {drawing} exclude each other: beam search keeps the likeliest continuations, "
+                         f"{drawing} shape random draws")
     if not os.path.exists(args.checkpoint):
         raise UsageError(f"--checkpoint {args.checkpoint}: no such file or folder")
     model, vocab = load_model(args.checkpoint, args.device)
