@@ -102,19 +102,7 @@ def _finish(ids, eos):
 def greedy(step, state, start, max_len, eos=None):
     """ids (B, max_len): start tokens (B,) in, then each step's argmax fed back; after eos, eos."""
     check_args("greedy", max_len, eos=eos)
-    tokens = np.asarray(start, dtype=np.int64).reshape(-1)
-    out = np.full((tokens.size, max_len), -1 if eos is None else eos, dtype=np.int64)
-    done = np.zeros(tokens.size, dtype=bool)
-    for t in range(max_len):
-        scores, state = step(tokens, state)
-        tokens = to_numpy(scores, tokens.size, eos).argmax(axis=-1)
-        if eos is not None:
-            tokens = np.where(done, eos, tokens)
-            done |= tokens == eos
-        out[:, t] = tokens
-        if done.all():
-            break
-    return out
+    return one_token_at_a_time(step, state, start, max_len, lambda scores: scores.argmax(axis=-1), eos)
 
 
 def sample(step, state, start, max_len, temperature=1.0, top_k=None, top_p=None, rng=None, eos=None):
@@ -122,13 +110,22 @@ def sample(step, state, start, max_len, temperature=1.0, top_k=None, top_p=None,
     (or a seed). Row b's draw is rng.choice(V, p=p[b]), row after row: reproducible for a given seed."""
     check_args("sample", max_len, temperature, top_k, top_p, eos=eos)
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+    def draw(scores):
+        p = filter_distribution(scores, temperature, top_k, top_p)
+        return np.array([rng.choice(row.size, p=row) for row in p], dtype=np.int64)
+    return one_token_at_a_time(step, state, start, max_len, draw, eos)
+
+
+def one_token_at_a_time(step, state, start, max_len, choose, eos):
+    """The loop of greedy and sample: choose(scores (B, V)) -> tokens (B,), fed back as the next input;
+    a row that has emitted eos keeps emitting it, and the loop stops when every row has."""
     tokens = np.asarray(start, dtype=np.int64).reshape(-1)
     out = np.full((tokens.size, max_len), -1 if eos is None else eos, dtype=np.int64)
     done = np.zeros(tokens.size, dtype=bool)
     for t in range(max_len):
         scores, state = step(tokens, state)
-        p = filter_distribution(to_numpy(scores, tokens.size, eos), temperature, top_k, top_p)
-        tokens = np.array([rng.choice(row.size, p=row) for row in p], dtype=np.int64)
+        tokens = choose(to_numpy(scores, tokens.size, eos))
         if eos is not None:
             tokens = np.where(done, eos, tokens)
             done |= tokens == eos
