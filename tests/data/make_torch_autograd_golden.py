@@ -26,12 +26,13 @@ Loaded with np.load(allow_pickle=False): every entry is a plain numeric or unico
 """
 import json
 import os
-import sys
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from golden_file import write_golden  # tests/data/golden_file.py, beside this script
 from torch.autograd import functional as AF
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_autograd_golden.npz")
@@ -297,10 +298,7 @@ def main():
     functional(store)
     hooks_create_graph(store)           # last, so the earlier cases keep their random numbers
     store["expr_names"] = np.array(json.dumps(sorted(expressions())))
-    store["torch_version"] = np.array(torch.__version__)
-    np.savez_compressed(OUT, **store)
-    print(f"wrote {len(store)} arrays to {OUT} ({os.path.getsize(OUT)} bytes) with torch {torch.__version__}",
-          file=sys.stderr)
+    write_golden(OUT, store, torch.__version__)
 
 
 if __name__ == "__main__":

@@ -21,11 +21,12 @@ Loaded with np.load(allow_pickle=False): every entry is a plain numeric or unico
 """
 import json
 import os
-import sys
 
 import numpy as np
 import torch
 from torch import nn
+
+from golden_file import write_golden  # tests/data/golden_file.py, beside this script
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 T, B, IN, H = 5, 3, 3, 4
@@ -146,10 +147,7 @@ def main():
         run_layer(store, *case)
     for case in CELLS:
         run_cell(store, *case)
-    store["torch_version"] = np.array(torch.__version__)
-    np.savez_compressed(OUT, **store)
-    print(f"wrote {len(store)} arrays to {OUT} ({os.path.getsize(OUT)} bytes) with torch {torch.__version__}",
-          file=sys.stderr)
+    write_golden(OUT, store, torch.__version__)
 
 
 if __name__ == "__main__":

@@ -26,11 +26,12 @@ The layer cases: RNN, LSTM, GRU x lengths already sorted (enforce_sorted=True) /
 """
 import json
 import os
-import sys
 
 import numpy as np
 import torch
 from torch import nn
+
+from golden_file import write_golden  # tests/data/golden_file.py, beside this script
 from torch.nn.utils.rnn import pack_padded_sequence, pack_sequence, pad_packed_sequence, pad_sequence
 
 T, B, IN, H = 5, 4, 3, 4
@@ -131,10 +132,7 @@ def main():
     utilities(store)
     for case in cases():
         run_layer(store, *case)
-    store["torch_version"] = np.array(torch.__version__)
-    np.savez_compressed(OUT, **store)
-    print(f"wrote {len(store)} arrays to {OUT} ({os.path.getsize(OUT)} bytes) with torch {torch.__version__}",
-          file=sys.stderr)
+    write_golden(OUT, store, torch.__version__)
 
 
 if __name__ == "__main__":
