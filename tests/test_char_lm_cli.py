@@ -244,6 +244,31 @@ def test_init_from_refuses_another_vocabulary(corpora, tmp_path, capsys, data, n
                           progress=False), log=lambda *a: None)
 
 
+# ----------------------------------------------------------------------------- --sample-every
+
+def test_samples_land_in_the_metrics_and_change_nothing_else(corpora, tmp_path):
+    """Samples every 3 steps: prime + SAMPLE_CHARS characters of the text's alphabet at steps 3, 6, 9; the
+    losses equal a run without samples (own generator, no dropout), and --resume may change --sample-every."""
+    from models.char_lm.train import SAMPLE_CHARS
+    plain, sampled = str(tmp_path / "plain"), str(tmp_path / "sampled")
+    common = ["--data", corpora["text"], *TINY, "--dropout", "0.2", "--val-every", "5"]
+    assert cli("train", *common, "--steps", "9", "--out", plain) == 0
+    assert cli("train", *common, "--steps", "5", "--sample-every", "3", "--out", sampled) == 0
+    assert cli("train", "--resume", "--out", sampled, "--steps", "9", "--sample-every", "2", "--no-progress") == 0
+    samples = {r["step"]: r["sample"] for r in metrics(sampled) if "sample" in r}
+    assert sorted(samples) == [3, 6, 8]                    # every 3 up to step 5, then every 2 after the resume
+    for text in samples.values():
+        assert text.startswith("\n") and len(text) == 1 + SAMPLE_CHARS and set(text) <= set(TEXT)
+    assert len(set(samples.values())) == 3                 # the weights move between samples
+    assert steps_of(sampled) == steps_of(plain)            # the training run itself is untouched
+
+
+def test_sample_every_must_be_a_positive_int(corpora, tmp_path, capsys):
+    for bad in ("0", "-2", "x"):
+        check(capsys, 2, "--sample-every", "train", "--data", corpora["text"], *TINY, "--steps", "1",
+              "--sample-every", bad, "--out", str(tmp_path / "out"))
+
+
 # ----------------------------------------------------------------------------- sample --prime-file, --beam, --top-p
 
 def test_prime_file_sampling_starts_with_the_files_text(corpora, capsys):
@@ -363,7 +388,8 @@ def test_prime_file_that_cannot_be_read(corpora, capsys, monkeypatch):
 def test_help_lists_the_new_flags():
     subs = build_parser()._subparsers._group_actions[0].choices
     train_help, sample_help = (" ".join(subs[k].format_help().split()) for k in ("train", "sample"))
-    for flag in ("--lr-decay GAMMA", "--lr-decay-every N", "--checkpoint-every N", "--init-from CKPT"):
+    for flag in ("--lr-decay GAMMA", "--lr-decay-every N", "--checkpoint-every N", "--init-from CKPT",
+                 "--sample-every N"):
         assert flag in train_help
     for flag in ("--prime-file FILE", "--beam K", "--top-p P"):
         assert flag in sample_help

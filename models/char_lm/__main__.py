@@ -49,8 +49,8 @@ def build_parser():
     t.add_argument("--seed", type=nonneg_int, default=0)
     t.add_argument("--out", required=True, help="folder for last.ckpt, best.ckpt and metrics.jsonl")
     t.add_argument("--resume", action="store_true",
-                   help="go on from DIR/last.ckpt exactly, with its settings: only --steps/--minutes/--device "
-                        "may change; any other flag that differs from the checkpoint is refused")
+                   help="go on from DIR/last.ckpt exactly, with its settings: only --steps/--minutes/--device/"
+                        "--sample-every may change; any other flag that differs from the checkpoint is refused")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--lr-decay", type=unit_interval, default=None, metavar="GAMMA",
                    help="multiply the learning rate by GAMMA in (0, 1] every --lr-decay-every steps")
@@ -59,6 +59,8 @@ def build_parser():
     t.add_argument("--checkpoint-every", type=positive_int, default=None, metavar="N",
                    help=f"also keep a numbered checkpoint every N steps ({NUMBERED.format(200)}, ...) beside "
                         f"last/best; never overwritten")
+    t.add_argument("--sample-every", type=positive_int, default=None, metavar="N",
+                   help="write a sample into metrics.jsonl every N steps (may change on --resume)")
     t.add_argument("--init-from", default=None, metavar="CKPT",
                    help="start from this checkpoint's weights (a .ckpt file, or a training --out DIR: its "
                         "best.ckpt, else last.ckpt) on --data with the same vocabulary; its model sizes, a fresh "
@@ -81,7 +83,7 @@ def build_parser():
     return p
 
 
-RESUMABLE = ("steps", "minutes", "device", "out", "resume", "no_progress")     # may differ from the checkpoint
+RESUMABLE = ("steps", "minutes", "device", "out", "resume", "no_progress", "sample_every")  # may differ on --resume
 MODEL_SIZES = ("cell", "hidden", "layers", "embed")          # --init-from takes these from its checkpoint
 
 
@@ -215,7 +217,7 @@ def check_resume(args, given):
             conflicts.append(f"--{dest.replace('_', '-')} {new} (checkpoint: {old})")
     if conflicts:
         raise UsageError("--resume: flags contradict the checkpoint: " + "; ".join(conflicts)
-                         + " (only --steps/--minutes/--device may change)")
+                         + " (only --steps/--minutes/--device/--sample-every may change)")
 
 
 def main(argv=None):
@@ -239,7 +241,8 @@ def main(argv=None):
                           val_every=args.val_every, val_fraction=args.val_fraction, device=args.device,
                           dtype=args.dtype, seed=args.seed, out=args.out, progress=not args.no_progress,
                           lr_decay=args.lr_decay, lr_decay_every=args.lr_decay_every,
-                          checkpoint_every=args.checkpoint_every, init_from=args.init_from)
+                          checkpoint_every=args.checkpoint_every, init_from=args.init_from,
+                          sample_every=args.sample_every)
         try:
             train(cfg, resume=args.resume)
         except TrainingDiverged as e:

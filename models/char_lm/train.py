@@ -8,11 +8,14 @@
         state = state.detach()                       truncated BPTT: the next window's gradients stop here
         every val_every steps: validation loss (fresh state, no dropout), DIR/last, DIR/best if better
         every checkpoint_every steps: also DIR/step_000200.ckpt (numbered, never overwritten)
+        every sample_every steps: a sample of SAMPLE_CHARS characters into metrics.jsonl
 
 DIR/last.ckpt holds everything a run needs to go on exactly as if it had never stopped: weights,
 optimizer and learning-rate schedule state, the carried state, the step, the random generator and the
 config. DIR/metrics.jsonl holds one JSON line per step ({"step", "loss", "lr", "time"}: lr is the rate
-that step used) and per validation ({"step", "val_loss"}).
+that step used), per validation ({"step", "val_loss"}) and per sample ({"step", "sample"}: what the model
+writes at that step, Karpathy's "at iteration 100 / 300 / 2000"). Sampling has its own random generator
+(seeded by the step) and runs without dropout, so it changes nothing in the training run.
 
 char-rnn's habits: lr_decay/lr_decay_every multiply the learning rate by lr_decay every lr_decay_every
 steps (optim.lr_scheduler.StepLR, stepped once per step); init_from starts from another run's weights
@@ -36,6 +39,7 @@ from .model import CharLM, detach_state
 FORMAT = "minigrad.char_lm/1"
 LAST, BEST, METRICS = "last.ckpt", "best.ckpt", "metrics.jsonl"
 NUMBERED = "step_{:06d}.ckpt"                 # --checkpoint-every's files: step_000200.ckpt, ...
+SAMPLE_CHARS, SAMPLE_TEMPERATURE = 300, 0.8   # --sample-every's samples
 
 
 @dataclass
@@ -65,6 +69,7 @@ class TrainConfig:
     lr_decay_every: int = None    # ... every this many steps (both or neither)
     checkpoint_every: int = None  # also keep DIR/step_000200.ckpt, ... every this many steps
     init_from: str = None         # a checkpoint (or --out DIR) whose weights, sizes and vocabulary to start from
+    sample_every: int = None      # write a sample into metrics.jsonl every this many steps
 
     def __post_init__(self):
         if self.lr is None:
@@ -74,7 +79,7 @@ class TrainConfig:
                              f"lr_decay_every={self.lr_decay_every}")
         if self.lr_decay is not None and not 0 < self.lr_decay <= 1:
             raise ValueError(f"TrainConfig: lr_decay must be in (0, 1], got {self.lr_decay}")
-        for name in ("lr_decay_every", "checkpoint_every"):
+        for name in ("lr_decay_every", "checkpoint_every", "sample_every"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"TrainConfig: {name} must be an integer >= 1 (or None), got {value!r}")
@@ -146,7 +151,8 @@ def evaluate(model, batches):
 def train(cfg, resume=False, log=print):
     """Train (or with resume=True go on from cfg.out/last.ckpt); returns a summary dict.
 
-    With resume, every setting comes from the checkpoint except steps, minutes, device and progress.
+    With resume, every setting comes from the checkpoint except steps, minutes, device, progress and
+    sample_every (none of which changes the numbers).
     With cfg.init_from (and no resume), the model starts from that checkpoint's weights: its cell, hidden,
     layers and embed replace cfg's, the text must have its vocabulary; optimizer, schedule and step start fresh.
     With cfg.checkpoint_every, a fresh run refuses a folder that already holds numbered checkpoints, and no
@@ -159,7 +165,7 @@ def train(cfg, resume=False, log=print):
     ckpt = None
     if resume:
         ckpt = load_checkpoint(os.path.join(cfg.out, LAST))
-        keep = {k: getattr(cfg, k) for k in ("steps", "minutes", "device", "progress", "out")}
+        keep = {k: getattr(cfg, k) for k in ("steps", "minutes", "device", "progress", "out", "sample_every")}
         cfg = TrainConfig(**{**{f.name: ckpt["config"][f.name] for f in fields(TrainConfig)
                                 if f.name in ckpt["config"]}, **keep})
         if cfg.steps is None and cfg.minutes is None:
@@ -277,6 +283,11 @@ def train(cfg, resume=False, log=print):
                 checkpoint(os.path.join(cfg.out, LAST))
             if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                 numbered()
+            if cfg.sample_every and step % cfg.sample_every == 0:
+                from .sample import sample                     # here: sample.py imports this module
+                text = sample(model, vocab, SAMPLE_CHARS, SAMPLE_TEMPERATURE, seed=step)
+                metrics.write(json.dumps({"step": step, "sample": text, "time": round(elapsed, 3)}) + "\n")
+                metrics.flush()
         bar.close()
         if step % cfg.val_every and step != cfg.steps:       # stopped by the clock between validations
             if val_batches:
