@@ -1,11 +1,13 @@
-"""`python -m models.char_lm train|sample ...`: train a character-level language model, or sample from one."""
+"""`python -m models.char_lm train|sample|export ...`: train a character-level language model, sample from one,
+or export a checkpoint's weights as a small file to share (models/pretrained/ ships one)."""
 import argparse
 import os
 import sys
 
 from ..cells import CELLS
-from minigrad.cli import (UsageError, check_device, check_out_dir, device, finite_float, fraction, nonneg_float,
-                          nonneg_int, positive_float, positive_int, run)
+from minigrad.cli import (UsageError, check_device, check_out_dir, check_out_file, device, finite_float, fraction,
+                          nonneg_float, nonneg_int, positive_float, positive_int, run)
+from .pretrained import EXPORT_DTYPES, export
 from .train import NUMBERED, TrainConfig, TrainingDiverged, numbered_checkpoints, overwritten_by, train
 
 
@@ -80,6 +82,13 @@ def build_parser():
     s.add_argument("--prime-file", default=None, metavar="FILE", help="start from the text of a UTF-8 file")
     s.add_argument("--seed", type=nonneg_int, default=0)
     s.add_argument("--device", type=device, default="cpu", help="cpu or cuda")
+
+    e = sub.add_parser("export", allow_abbrev=False,
+                       help="write a checkpoint's weights, sizes and vocabulary (no optimizer state) to a file")
+    e.add_argument("--checkpoint", required=True, help="a training --out DIR (uses best.ckpt) or a .ckpt file")
+    e.add_argument("--out", required=True, help="the file to write (e.g. models/pretrained/shakespeare_lstm.ckpt)")
+    e.add_argument("--dtype", choices=EXPORT_DTYPES, default="float16",
+                   help="how the weights are stored (they load back into float32)")
     return p
 
 
@@ -181,7 +190,8 @@ def check_init_from(args, given):
     if "dropout" not in given:
         args.dropout = config["dropout"]
     if "dtype" not in given:
-        args.dtype = str(next(iter(ckpt["model"].values())).dtype)
+        stored = next(iter(ckpt["model"].values())).dtype
+        args.dtype = "float32" if stored.itemsize < 4 else str(stored)    # exported float16: storage only
 
 
 def check_prime(args):
@@ -224,7 +234,8 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    check_device(args.device)
+    if args.command != "export":
+        check_device(args.device)
     if args.command == "train":
         check_schedule(args)
         check_data(args.data)
@@ -251,6 +262,13 @@ def main(argv=None):
         except KeyboardInterrupt:
             print(f"\ninterrupted; `--resume` goes on from {os.path.join(args.out, 'last.ckpt')}", file=sys.stderr)
             return 130
+        return 0
+    if args.command == "export":
+        if not os.path.exists(args.checkpoint):
+            raise UsageError(f"--checkpoint {args.checkpoint}: no such file or folder")
+        check_out_file(args.out)
+        export(args.checkpoint, args.out, args.dtype)
+        print(f"wrote {args.out} ({os.path.getsize(args.out) / 1e6:.1f} MB, {args.dtype} weights)")
         return 0
     from .sample import load_model, sample
     prime = check_prime(args)

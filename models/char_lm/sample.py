@@ -29,7 +29,7 @@ def load_model(checkpoint, device="cpu", unroll=True):
     model = CharLM(**ckpt["model_config"], unroll=unroll)
     model.load_state_dict(ckpt["model"])
     dtype = next(iter(ckpt["model"].values())).dtype
-    model.to(device, dtype=dtype)
+    model.to(device, dtype=mg.float32 if dtype.itemsize < 4 else dtype)    # float16 (export) is storage only
     return model.eval(), Vocab(ckpt["vocab"])
 
 
