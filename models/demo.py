@@ -1,4 +1,5 @@
-"""`make demo`: train a character-level LSTM on Tiny Shakespeare for about two minutes, then sample from it.
+"""`make demo`: train a character-level LSTM on Tiny Shakespeare for about two minutes, then sample from it,
+and from the model shipped in models/pretrained/ (trained the same way for hours) when it is there.
 
 One LSTM layer of 128 units over a 128-wide embedding, batches of 50 streams x 50 characters, Adam;
 validation loss (nats per character) on the last 10% of the text. Writes runs/demo/{last,best}.ckpt and
@@ -14,6 +15,7 @@ import argparse  # noqa: E402
 import sys  # noqa: E402
 
 from models.char_lm import TrainConfig, load_model, sample, train  # noqa: E402
+from models.char_lm.pretrained import PRETRAINED, load_pretrained  # noqa: E402
 
 TARGET = 1.80     # nats/char the demo is expected to reach
 
@@ -40,6 +42,12 @@ def main(argv=None):
     print("\n== a sample (temperature 0.8, primed with 'ROMEO:') ==\n")
     print(sample(model, vocab, length=400, temperature=0.8, prime="ROMEO:", seed=0))
 
+    if os.path.isfile(PRETRAINED):
+        shipped, shipped_vocab = load_pretrained()
+        print(f"\n== the shipped model ({PRETRAINED}: validation {shipped_loss(PRETRAINED):.3f} nats/char), "
+              f"same prime and temperature ==\n")
+        print(sample(shipped, shipped_vocab, length=400, temperature=0.8, prime="ROMEO:", seed=0))
+
     pictures = draw_pictures(model, vocab, args.out)
 
     print("\n== files written ==")
@@ -47,6 +55,12 @@ def main(argv=None):
         print(f"  {path}")
     print(f"  sample again:  python -m models.char_lm sample --checkpoint {args.out} --temperature 0.8")
     return 0
+
+
+def shipped_loss(path):
+    """The validation loss recorded in the shipped file (its best during training)."""
+    import minigrad as mg
+    return mg.load(path)["best_val"]
 
 
 def draw_pictures(model, vocab, out, text="ROMEO:\nBut soft", long_steps=200):
