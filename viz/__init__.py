@@ -25,3 +25,4 @@ from .gradflow import grad_norms, plot_grad_flow, step_states
 from .jacobian import jacobian_norms, plot_jacobian_norms, render_jacobian_norms, state_jacobians
 from .render import draw_graph, render, to_digraph
 from .view import build_view
+from .text_heatmap import text_heatmap
