@@ -90,6 +90,7 @@ def test_png_wraps_at_width(tmp_path):
     (dict(text="abc", values=[0, np.inf, 0]), "values must be finite"),
     (dict(text="abc", values=[0, 2, 0]), "values must lie in [-1, 1]"),
     (dict(text="abc", values=[0, 0.5, 0], colors="sequential"), None),
+    (dict(text="abc", values=[0, np.nan, 0], colors="sequential"), None),        # a probability that is not there
     (dict(text="abc", values=[0, -0.5, 0], colors="sequential"), "values must lie in [0, 1]"),
     (dict(text="abc", values=[0, 0, 0], colors="rainbow"), "colors must be one of"),
     (dict(text="abc", values=[0, 0, 0], confidence=[0.5, 1.5, 0]), "confidence must lie in [0, 1]"),

@@ -27,7 +27,7 @@ def text_heatmap(text, values, html=None, png=None, tooltips=None, confidence=No
     """The HTML fragment (a <div>, one <span> per character, its background the character's value) of `text`
     coloured by `values` (one per character); writes a whole page to `html` and a picture to `png` if given.
     tooltips: one string per character (the span's title). confidence: one probability in [0, 1] per character
-    (NaN: none), drawn as a green strip under each line of the PNG and added to the tooltips."""
+    (NaN: none, as in sequential values), drawn as a green strip under each line of the PNG and in the tooltips."""
     if not isinstance(text, str):
         raise TypeError(f"viz.text_heatmap: text must be a str, got {type(text).__name__}")
     if not text:
@@ -37,7 +37,7 @@ def text_heatmap(text, values, html=None, png=None, tooltips=None, confidence=No
     if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
         raise ValueError(f"viz.text_heatmap: width must be an integer >= 1, got {width!r}")
     low = -1.0 if colors == "diverging" else 0.0
-    values = _per_char("values", values, text, low, allow_nan=False)
+    values = _per_char("values", values, text, low, allow_nan=colors == "sequential")    # NaN: grey, no value
     if confidence is not None:
         confidence = _per_char("confidence", confidence, text, 0.0, allow_nan=True)
     if tooltips is not None:

@@ -1,5 +1,6 @@
-"""`python -m models.char_lm train|sample|export ...`: train a character-level language model, sample from one,
-or export a checkpoint's weights as a small file to share (models/pretrained/ ships one)."""
+"""`python -m models.char_lm train|sample|export|inspect|corpus ...`: train a character-level language model, sample
+from one, export a checkpoint's weights as a small file to share (models/pretrained/ ships one), look inside one
+(inspect), or write a source-code corpus (corpus)."""
 import argparse
 import os
 import sys
@@ -89,7 +90,34 @@ def build_parser():
     e.add_argument("--out", required=True, help="the file to write (e.g. models/pretrained/shakespeare_lstm.ckpt)")
     e.add_argument("--dtype", choices=EXPORT_DTYPES, default="float16",
                    help="how the weights are stored (they load back into float32)")
+    add_inspect_and_corpus(sub)
     return p
+
+
+def add_inspect_and_corpus(sub):
+    """The `inspect` (cells and confidence as heatmaps) and `corpus` (a source-code text) subcommands."""
+    i = sub.add_parser("inspect", allow_abbrev=False,
+                       help="colour a text by one cell's activation and by the model's confidence (HTML, PNG); "
+                            "find the cells that track line position, quotes, brackets, indentation ...")
+    i.add_argument("--checkpoint", required=True, help="a training --out DIR (uses best.ckpt) or a .ckpt file")
+    i.add_argument("--text", required=True, help="a UTF-8 text file to read")
+    i.add_argument("--out", required=True, help="the HTML file to write")
+    i.add_argument("--png", default=None, help="also a PNG of the cell, the confidence under each line")
+    i.add_argument("--cell", type=nonneg_int, default=None, help="the cell to show (default: the one that "
+                                                                 "correlates best with a text feature)")
+    i.add_argument("--layer", type=nonneg_int, default=None, help="its layer (default: the last; with no --cell, "
+                                                                  "the search keeps to --layer)")
+    i.add_argument("--value", choices=("c", "h"), default=None,
+                   help="c: tanh of the LSTM's cell state, h: the hidden state (default: c for an LSTM)")
+    i.add_argument("--top", type=nonneg_int, default=3, help="also render the N most feature-like cells")
+    i.add_argument("--chars", type=positive_int, default=2000, help="read the first N characters of --text")
+    i.add_argument("--device", type=device, default="cpu", help="cpu or cuda")
+
+    c = sub.add_parser("corpus", allow_abbrev=False, help="write a corpus that needs no download")
+    c.add_argument("kind", choices=("python-source",),
+                   help="python-source: this Python's standard library sources, concatenated")
+    c.add_argument("--out", required=True, help="the text file to write")
+    c.add_argument("--max-chars", type=positive_int, default=None, help="stop after N characters")
 
 
 RESUMABLE = ("steps", "minutes", "device", "out", "resume", "no_progress", "sample_every")  # may differ on --resume
@@ -234,6 +262,12 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "inspect":
+        from .inspect_cells import run_inspect
+        return run_inspect(args, read_text_file(args.text, "--text"))
+    if args.command == "corpus":
+        from .corpus import run_corpus
+        return run_corpus(args)
     if args.command != "export":
         check_device(args.device)
     if args.command == "train":
