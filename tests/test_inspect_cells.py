@@ -137,12 +137,13 @@ def runs(tmp_path_factory):
 
 
 def test_step_by_step_states_and_probabilities_match_one_whole_run(runs):
-    model, vocab = load_model(runs["lstm"], unroll=False)
+    model, vocab = load_model(runs["lstm"])
+    whole, _ = load_model(runs["lstm"], unroll=False)                        # the speed path, all steps at once
     text = TEXT[:40]
     states, probs = ic.run_model(model, vocab, text)
     assert states["h"].shape == states["c"].shape == (40, 2, 6)
     with mg.no_grad():
-        logits, (h_n, c_n) = model(vocab.encode(text).reshape(-1, 1))
+        logits, (h_n, c_n) = whole(vocab.encode(text).reshape(-1, 1))
     z = logits.numpy()[:, 0].astype(np.float64)
     want = np.exp(z - z.max(axis=1, keepdims=True))
     np.testing.assert_allclose(probs, want / want.sum(axis=1, keepdims=True), atol=1e-6)
