@@ -17,14 +17,15 @@ NOTEBOOKS = sorted(f for f in os.listdir(TUTORIALS) if f.endswith(".ipynb"))
 MAX_TOTAL_BYTES = 2 * 1024 * 1024
 
 
-def _load_build():
-    spec = importlib.util.spec_from_file_location("tutorials_build", os.path.join(TUTORIALS, "_build.py"))
+def _load(name, file=None):
+    spec = importlib.util.spec_from_file_location(f"tutorials_{name}", os.path.join(TUTORIALS, file or name + ".py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-build = _load_build()
+build = _load("build", "_build.py")
+checks = _load("checks")
 
 
 def _read(name):
@@ -38,16 +39,63 @@ def test_every_source_is_built():
     assert [n[:2] for n in NOTEBOOKS] == [f"{k:02d}" for k in range(1, 10)]
 
 
+def _printed(cells):
+    return "".join(o.get("text", "") for c in cells if c.cell_type == "code" for o in c.outputs
+                   if o.output_type == "stream")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_executes(name):
-    """Fresh kernel, outputs discarded, every cell run in order; any exception in any cell fails the test."""
+    """Fresh kernel, outputs discarded, every cell run in order; any exception in any cell fails the test.
+    Every exercise is answered from tutorials/solutions/ but the last, left blank: each answered check must
+    print its pass line, and the blank one its failure, so no check passes whatever it is given."""
     nb = _read(name)
+    ids = list(build.exercises(nb))
+    build.fill_in(nb, name[:-len(".ipynb")], leave_blank=ids[-1:])
     build.execute(nb, timeout=120)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.execution_count is not None for c in code), "some code cells did not run"
     errors = [o for c in code for o in c.outputs if o.output_type == "error"]
     assert not errors, errors
+    printed = _printed(nb.cells)
+    for exercise_id in ids[:-1]:
+        assert re.search(rf"^{checks.PASS} {re.escape(exercise_id)} ", printed, re.M), \
+            f"exercise {exercise_id}: its check did not pass with the model answer"
+    if ids:
+        assert re.search(rf"^{checks.FAIL} {re.escape(ids[-1])} .*{checks.NOT_ANSWERED}", printed, re.M), \
+            f"exercise {ids[-1]}: its check did not report the blank answer"
+
+
+def test_a_check_passes_fails_with_its_hint_and_never_raises(capsys):
+    @checks.exercise("0.1 doubling")
+    def double_check(fn):
+        assert fn(2) == 4, "double(2) should be 4"
+        return "doubles"
+
+    double_check(lambda x: 2 * x)
+    double_check(lambda x: x + 1)
+    double_check(...)
+    double_check(checks.blank)
+    double_check(lambda x: 1 / 0)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"{checks.PASS} 0.1 doubling: doubles"
+    assert lines[1] == f"{checks.FAIL} 0.1 doubling: double(2) should be 4"
+    assert checks.NOT_ANSWERED in lines[2] and checks.NOT_ANSWERED in lines[3]
+    assert lines[4].startswith(f"{checks.FAIL} 0.1 doubling: your code raised ZeroDivisionError")
+
+
+def test_fill_in_puts_each_answer_under_its_exercise_line(tmp_path, monkeypatch):
+    (tmp_path / "99_x.py").write_text("# --- 9.1\nanswer = 1\n\n# --- 9.2\ndef f():\n    return 2\n")
+    monkeypatch.setattr(build, "SOLUTIONS", str(tmp_path))
+    source = tmp_path / "99_x.md"
+    source.write_text("Intro\n```python\n# Your turn 9.1: set answer\nanswer = ...\n```\n"
+                      "```python\n# Your turn 9.2: write f\ndef f():\n    ...\n```\n")
+    nb = build.make_notebook(str(source))
+    assert build.exercises(nb) == {"9.1": 1, "9.2": 2}
+    build.fill_in(nb, "99_x", leave_blank=["9.2"])
+    assert nb.cells[1].source == "# Your turn 9.1: set answer\nanswer = 1"
+    assert nb.cells[2].source == "# Your turn 9.2: write f\ndef f():\n    ..."
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)

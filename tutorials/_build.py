@@ -12,7 +12,12 @@ Each notebook is written as a Markdown file in tutorials/_source/ (easy to read,
     python tutorials/_build.py 03 04           # the ones whose names start with 03 or 04
     python tutorials/_build.py --no-execute    # cells only, no outputs
 
-tests/test_tutorials.py uses `execute` from here to run every committed notebook in a fresh kernel.
+Exercises: a code cell whose first line is `# Your turn N.K: ...` holds a blank for the learner; its answer is
+the block after `# --- N.K` in tutorials/solutions/<notebook>.py, and the cell after it calls a check from
+tutorials/checks.py. The notebooks are saved with their exercises blank (and the checks saying so).
+
+tests/test_tutorials.py uses `execute` and `fill_in` from here to run every committed notebook in a fresh
+kernel, answered but for one exercise.
 """
 import argparse
 import contextlib
@@ -59,6 +64,42 @@ def parse(text):
         raise ValueError("a ```python block is never closed")
     flush()
     return cells
+
+
+EXERCISE = re.compile(r"^# Your turn (\d+\.\d+):")          # the first line of an exercise cell
+SOLUTION = re.compile(r"^# --- (\d+\.\d+)\s*$", re.M)           # starts an answer in tutorials/solutions/*.py
+SOLUTIONS = os.path.join(HERE, "solutions")
+
+
+def exercises(nb):
+    """{exercise id: index of its cell} for the `# Your turn N.K: ...` cells of a notebook."""
+    found = {}
+    for i, cell in enumerate(nb.cells):
+        m = EXERCISE.match(cell.source) if cell.cell_type == "code" else None
+        if m:
+            found[m.group(1)] = i
+    return found
+
+
+def solutions(name):
+    """{exercise id: answer code} from tutorials/solutions/<name>.py ({} when there is no such file)."""
+    path = os.path.join(SOLUTIONS, name + ".py")
+    if not os.path.exists(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        parts = SOLUTION.split(f.read())
+    return {parts[i]: parts[i + 1].strip("\n") for i in range(1, len(parts), 2)}
+
+
+def fill_in(nb, name, leave_blank=()):
+    """The notebook with every exercise answered from its solutions file, except those in leave_blank
+    (each answered cell keeps its `# Your turn` line, then the answer)."""
+    answers = solutions(name)
+    for exercise_id, i in exercises(nb).items():
+        if exercise_id not in leave_blank:
+            first_line = nb.cells[i].source.split("\n", 1)[0]
+            nb.cells[i].source = first_line + "\n" + answers[exercise_id]
+    return nb
 
 
 def make_notebook(source_path):
