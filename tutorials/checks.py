@@ -51,3 +51,68 @@ def blank(*args, **kwargs):
 
 # ----------------------------------------------------------------------------- the checks, notebook by notebook
 # Each notebook's checks live in their own section below, in the order the exercises appear.
+
+
+# ---- notebooks 04-06
+def _bptt_rnn_reference(P, x, y, h0, k):
+    """NumPy BPTT of the summed cross-entropy of a vanilla RNN with read-out V, c, truncated every k steps."""
+    import numpy as np
+    hs = [h0]
+    for t in range(len(x)):
+        hs.append(np.tanh(x[t] @ P["weight_ih"].T + P["bias_ih"] + hs[-1] @ P["weight_hh"].T + P["bias_hh"]))
+    o = np.stack(hs[1:]) @ P["V"].T + P["c"]
+    p = np.exp(o - o.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    do = p - np.eye(p.shape[-1])[y]
+    gw, dh_next = np.zeros_like(P["weight_hh"]), np.zeros_like(h0)
+    for t in reversed(range(len(x))):
+        if (t + 1) % k == 0:                                   # step t+1 starts a new window: no message crosses
+            dh_next = np.zeros_like(h0)
+        da = (do[t] @ P["V"] + dh_next) * (1 - hs[t + 1] ** 2)
+        gw += da.T @ hs[t]
+        dh_next = da @ P["weight_hh"]
+    return gw
+
+
+@exercise("4.1 dL/dh_t, the two paths out of h_t")
+def nb04_dL_dh(dL_dh):
+    import numpy as np
+    rng = np.random.default_rng(4)
+    B, H, K = 3, 5, 4
+    do_t, da_next = rng.standard_normal((B, K)), rng.standard_normal((B, H))
+    V, W_hh = rng.standard_normal((K, H)), rng.standard_normal((H, H))
+    got = dL_dh(do_t, da_next, V, W_hh)
+    if got is None:
+        raise NotImplementedError
+    got = np.asarray(got)
+    want = do_t @ V + da_next @ W_hh
+    assert got.shape == want.shape, f"the result should have shape (B, H) = {want.shape}, got {got.shape}"
+    assert not np.allclose(got, do_t @ V), "that is only the path through o_t: add the message from step t+1"
+    assert not np.allclose(got, da_next @ W_hh), "that is only the path through a_{t+1}: add V^T dL/do_t"
+    assert not np.allclose(got, do_t @ V + da_next @ W_hh.T), \
+        "W_hh is transposed the wrong way: a_{t+1} = h_t @ W_hh.T, so its backward is g @ W_hh"
+    assert np.allclose(got, want), "not V^T dL/do_t + W_hh^T dL/da_{t+1}: with the batch first, W^T g is g @ W"
+    return "the two paths out of h_t, added (the boxed equation)"
+
+
+@exercise("4.2 truncated BPTT with detach()")
+def nb04_truncated(truncated_grad, P, x, y, h0):
+    import numpy as np
+    T, k = len(x), 10
+    def grad_of(k):
+        g = truncated_grad(k)
+        if g is None:                                        # no backward ran: the blank is still there
+            raise NotImplementedError
+        return np.array(g.numpy() if hasattr(g, "numpy") else g, dtype=np.float64)
+
+    got = grad_of(k)
+    want, full = _bptt_rnn_reference(P, x, y, h0, k), _bptt_rnn_reference(P, x, y, h0, T)
+    assert got.shape == want.shape, f"return weight_hh_l0's gradient, shape {want.shape}; got {got.shape}"
+    assert not np.allclose(got, full), "this is the full BPTT gradient: detach the state between windows"
+    assert not np.allclose(got, 2 * want), "twice the answer: zero the gradients before the windows (rnn.zero_grad())"
+    assert np.allclose(got, want, atol=1e-10), \
+        "not the truncated gradient: each window should start from the previous window's last state, detached, " \
+        "and add the summed cross-entropy of its k steps"
+    again = grad_of(T)
+    assert np.allclose(again, full, atol=1e-10), "with one window of all T steps the result should be full BPTT"
+    return f"windows of {k} steps match the NumPy loop with dh_next = 0 at each boundary"

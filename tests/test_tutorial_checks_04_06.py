@@ -1,0 +1,86 @@
+"""The checks of notebooks 4-6: each fails on a wrong answer with its hint, and passes on the model answer.
+
+The model answers are read from tutorials/solutions/ and run in a namespace set up like the notebook's."""
+import importlib.util
+import os
+
+import numpy as np
+
+import minigrad as mg
+import minigrad.nn.functional as F
+from minigrad import nn
+from models import bptt
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TUTORIALS = os.path.join(ROOT, "tutorials")
+
+
+def _load(name, file):
+    spec = importlib.util.spec_from_file_location(f"tutorials_{name}", os.path.join(TUTORIALS, file))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+checks = _load("checks", "checks.py")
+build = _load("build", "_build.py")
+
+
+def _answer(notebook, exercise_id, namespace):
+    """Run the model answer of one exercise in `namespace` (which it updates) and return it."""
+    exec(build.solutions(notebook)[exercise_id], namespace)
+    return namespace
+
+
+def _lines(capsys):
+    return capsys.readouterr().out.strip().splitlines()
+
+
+# ---------------------------------------------------------------------------------------------- notebook 4
+def test_nb04_dL_dh(capsys):
+    ns = _answer("04_bptt_by_hand", "4.1", {})
+    checks.nb04_dL_dh(ns["dL_dh"])
+    checks.nb04_dL_dh(lambda do_t, da_next, V, W_hh: do_t @ V)
+    checks.nb04_dL_dh(lambda do_t, da_next, V, W_hh: do_t @ V + da_next @ W_hh.T)
+    checks.nb04_dL_dh(checks.blank)
+    passed, local_only, transposed, blank = _lines(capsys)
+    assert passed.startswith(f"{checks.PASS} 4.1 ")
+    assert local_only.startswith(f"{checks.FAIL} 4.1 ") and "message from step t+1" in local_only
+    assert "transposed the wrong way" in transposed
+    assert checks.NOT_ANSWERED in blank
+
+
+def _nb04_namespace():
+    T, B, D, H, K = 30, 4, 3, 8, 5
+    rng = np.random.default_rng(0)
+    P = bptt.init_params("rnn", D, H, K, seed=0)
+    x, y, h0 = rng.standard_normal((T, B, D)), rng.integers(0, K, size=(T, B)), 0.1 * rng.standard_normal((B, H))
+    rnn = nn.RNN(D, H, fused=False, dtype=mg.float64)
+    rnn.load_state_dict({f"{k}_l0": P[k] for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")})
+    return dict(T=T, K=K, P=P, x=x, y=y, h0=h0, rnn=rnn, F=F, V=mg.tensor(P["V"], requires_grad=True),
+                c=mg.tensor(P["c"], requires_grad=True), xt=mg.tensor(x, requires_grad=True),
+                h0t=mg.tensor(h0[None], requires_grad=True))
+
+
+def test_nb04_truncated(capsys):
+    ns = _answer("04_bptt_by_hand", "4.2", _nb04_namespace())
+    args = (ns["P"], ns["x"], ns["y"], ns["h0"])
+    checks.nb04_truncated(ns["truncated_grad"], *args)
+
+    def never_detached(k):                     # one graph over all windows: full BPTT
+        ns["rnn"].zero_grad()
+        out, _ = ns["rnn"](ns["xt"], ns["h0t"])
+        F.cross_entropy((out @ ns["V"].T + ns["c"]).reshape(-1, ns["K"]), ns["y"].reshape(-1),
+                        reduction="sum").backward()
+        return ns["rnn"].weight_hh_l0.grad
+
+    def no_backward(k):
+        ns["rnn"].zero_grad()
+        return ns["rnn"].weight_hh_l0.grad
+
+    checks.nb04_truncated(never_detached, *args)
+    checks.nb04_truncated(no_backward, *args)
+    passed, full, blank = _lines(capsys)
+    assert passed.startswith(f"{checks.PASS} 4.2 ")
+    assert full.startswith(f"{checks.FAIL} 4.2 ") and "detach the state" in full
+    assert checks.NOT_ANSWERED in blank
