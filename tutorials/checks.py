@@ -116,3 +116,60 @@ def nb04_truncated(truncated_grad, P, x, y, h0):
     again = grad_of(T)
     assert np.allclose(again, full, atol=1e-10), "with one window of all T steps the result should be full BPTT"
     return f"windows of {k} steps match the NumPy loop with dh_next = 0 at each boundary"
+
+
+# ---- notebooks 01-03
+def _value_grads(Value, build, *xs):
+    """Run build(*Values) and backward; the output's data and each input Value's grad."""
+    vs = [Value(x) for x in xs]
+    out = build(*vs)
+    if out is None:
+        raise NotImplementedError
+    out.backward()
+    return out.data, [v.grad for v in vs]
+
+
+@exercise("1.1 Value ** k")
+def nb01_value_pow(Value, value_pow):
+    if value_pow(Value(2.0), 3) is None:
+        raise NotImplementedError
+    import math
+    y = value_pow(Value(2.0), 3)
+    assert isinstance(y, Value), "x ** k should return a new Value (made with the parents it came from)"
+    assert abs(y.data - 8.0) < 1e-12, f"Value(2.0) ** 3 should have data 8.0, got {y.data}: check the forward"
+    for x, k in ((1.5, 3), (0.7, 2), (2.0, -1), (1.3, 0.5)):
+        data, (g,) = _value_grads(Value, lambda v: v ** k, x)
+        want = k * x ** (k - 1)
+        assert abs(g - want) < 1e-9, (f"d(x ** {k})/dx at x = {x} should be {want:.6g}, got {g:.6g}: "
+                                      "the local derivative is k * x ** (k - 1), times out.grad")
+    for x in (0.4, -1.1):                                    # used twice: the shares must add up (+=)
+        def f(v):
+            return (v ** 2) * v + (v * 3).tanh() ** 2
+        data, (g,) = _value_grads(Value, f, x)
+        eps = 1e-6
+        num = (f(Value(x + eps)).data - f(Value(x - eps)).data) / (2 * eps)
+        assert abs(g - num) < 1e-6, (f"on x**2 * x + tanh(3x)**2 the gradient is {g:.6g}, finite differences say "
+                                     f"{num:.6g}: add into self.grad (+=) and multiply by out.grad")
+    assert math.isfinite(g)
+    return "matches k x^(k-1) and finite differences, also when x is used twice"
+
+
+@exercise("1.2 the backward of Softplus")
+def nb01_softplus(Softplus):
+    import numpy as np
+    import minigrad as mg
+    rng = np.random.default_rng(1)
+    for shape in ((5,), (3, 4), (2, 3, 2)):
+        x = mg.tensor(rng.normal(0, 3, shape), dtype=mg.float64, requires_grad=True)
+        try:
+            mg.gradcheck(lambda t: Softplus()(t), (x,))
+        except mg.GradcheckError as err:
+            raise AssertionError(f"gradcheck failed on shape {shape}: {str(err).splitlines()[0]} "
+                                 "(d softplus/dx = e^x / (1 + e^x) = sigmoid(x); times gy)") from None
+    x = mg.tensor([-800.0, 0.0, 800.0], dtype=mg.float64, requires_grad=True)
+    Softplus()(x).sum().backward()
+    g = x.grad.numpy()
+    assert np.all(np.isfinite(g)), ("the gradient at x = -800 or 800 is not finite: e^800 overflows; write sigmoid(x) "
+                                    "in a stable form, e.g. np.exp(-np.logaddexp(0, -x)) or 0.5 * (1 + np.tanh(x / 2))")
+    assert np.allclose(g, [0.0, 0.5, 1.0]), f"at x = -800, 0, 800 the gradient should be 0, 0.5, 1; got {g}"
+    return "passes gradcheck on three shapes and stays finite at x = +-800"

@@ -1,0 +1,106 @@
+"""The exercise checks of notebooks 1-3 fail a wrong answer with their hint and pass the model answer."""
+import importlib.util
+import math
+import os
+
+import numpy as np
+
+import minigrad as mg
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_spec = importlib.util.spec_from_file_location("tutorials_checks_01_03", os.path.join(ROOT, "tutorials", "checks.py"))
+checks = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(checks)
+
+
+def _said(capsys):
+    return capsys.readouterr().out.strip()
+
+
+# ----------------------------------------------------------------------------- notebook 1
+class Value:
+    """The notebook's scalar engine, cut down to what the checks use."""
+
+    def __init__(self, data, parents=()):
+        self.data, self.grad, self._parents, self._backward = float(data), 0.0, parents, lambda: None
+
+    def _op(self, other, data, da, db):
+        other = other if isinstance(other, Value) else Value(other)
+        out = Value(data(self.data, other.data), (self, other))
+
+        def _backward():
+            self.grad += da(self.data, other.data) * out.grad
+            other.grad += db(self.data, other.data) * out.grad
+        out._backward = _backward
+        return out
+
+    def __add__(self, other):
+        return self._op(other, lambda a, b: a + b, lambda a, b: 1.0, lambda a, b: 1.0)
+
+    def __mul__(self, other):
+        return self._op(other, lambda a, b: a * b, lambda a, b: b, lambda a, b: a)
+
+    def tanh(self):
+        return self._op(0.0, lambda a, b: math.tanh(a), lambda a, b: 1 - math.tanh(a) ** 2, lambda a, b: 0.0)
+
+    def backward(self):
+        order, seen, stack = [], set(), [(self, False)]
+        while stack:
+            v, done = stack.pop()
+            if done:
+                order.append(v)
+            elif v not in seen:
+                seen.add(v)
+                stack.append((v, True))
+                stack.extend((p, False) for p in v._parents)
+        self.grad = 1.0
+        for v in reversed(order):
+            v._backward()
+
+
+def _pow(assign):
+    def value_pow(self, k):
+        out = Value(self.data ** k, (self,))
+
+        def _backward():
+            if assign:
+                self.grad = k * self.data ** (k - 1) * out.grad      # wrong: overwrites the other use's share
+            else:
+                self.grad += k * self.data ** (k - 1) * out.grad
+        out._backward = _backward
+        return out
+    return value_pow
+
+
+def test_value_pow(capsys):
+    Value.__pow__ = _pow(assign=False)
+    checks.nb01_value_pow(Value, _pow(assign=False))
+    assert _said(capsys).startswith(f"{checks.PASS} 1.1 ")
+    Value.__pow__ = _pow(assign=True)
+    checks.nb01_value_pow(Value, _pow(assign=True))
+    out = _said(capsys)
+    assert out.startswith(f"{checks.FAIL} 1.1 ") and "add into self.grad (+=)" in out
+    Value.__pow__ = lambda self, k: None
+    checks.nb01_value_pow(Value, lambda self, k: None)
+    assert checks.NOT_ANSWERED in _said(capsys)
+
+
+def _softplus(backward):
+    class Softplus(mg.Function):
+        def forward(self, x):
+            self.x = x
+            return np.logaddexp(0, x)
+    Softplus.backward = backward
+    return Softplus
+
+
+def test_softplus(capsys):
+    checks.nb01_softplus(_softplus(lambda self, gy: gy * np.exp(-np.logaddexp(0, -self.x))))
+    assert _said(capsys).startswith(f"{checks.PASS} 1.2 ")
+    checks.nb01_softplus(_softplus(lambda self, gy: gy * self.x))
+    out = _said(capsys)
+    assert out.startswith(f"{checks.FAIL} 1.2 ") and "gradcheck failed" in out and "sigmoid" in out
+    with np.errstate(over="ignore", invalid="ignore"):
+        checks.nb01_softplus(_softplus(lambda self, gy: gy * np.exp(self.x) / (1 + np.exp(self.x))))
+    out = _said(capsys)
+    assert out.startswith(f"{checks.FAIL} 1.2 ") and "not finite" in out
