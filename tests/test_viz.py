@@ -99,7 +99,7 @@ def time_clusters(clusters):
 
 
 def step(label):
-    """The time step a cluster title names: 't = 3' -> 3."""
+    """The time step a cluster title names: 't = 3' -> 3 (steps are drawn 1..T; node.meta's t is one less)."""
     return int(label.split("=")[1])
 
 
@@ -209,7 +209,7 @@ def test_one_cluster_per_time_step_with_op_nodes():
     loss = hand_rnn(T=5)[0]
     nodes, clusters, _ = parse_dot(viz.draw_graph(loss).source)
     steps = time_clusters(clusters)
-    assert sorted(clusters[c] for c in steps) == [f"t = {t}" for t in range(5)]
+    assert sorted(clusters[c] for c in steps) == [f"t = {t}" for t in range(1, 6)]
     for c in steps:                                  # the 5 ops of the step sit in its cluster, inside layer 0
         inside = [v for v in op_nodes(nodes).values() if inner(v) == c]
         assert len(inside) == 5
@@ -260,14 +260,14 @@ def test_hand_rnn_parameter_reaches_each_step_and_inputs_stay_outside():
     u = [k for k, v in nodes.items() if v.get("label", "") == "leaf\n4×4"]
     assert len(u) == 1
     hit = reaches(edges, nodes, u[0], lambda n: n in nodes)
-    assert sorted(clusters[inner(nodes[k])] for k in hit) == [f"t = {t}" for t in range(5)]
+    assert sorted(clusters[inner(nodes[k])] for k in hit) == [f"t = {t}" for t in range(1, 6)]
 
 
 def test_hidden_state_edges_run_from_step_to_step():
     loss = hand_rnn(T=4)[0]
     nodes, clusters, edges = parse_dot(viz.draw_graph(loss).source)
     state = [(a, b, at) for a, b, at in edges if at.get("label", "").startswith("h")]
-    assert [at["label"] for _, _, at in state] == ["h₀", "h₁", "h₂"]
+    assert [at["label"] for _, _, at in state] == ["h₁", "h₂", "h₃"]   # step t makes h_t, t = 1..T
     for a, b, _ in state:
         ta = step(clusters[inner(nodes[a])])
         assert clusters[inner(nodes[b])] == f"t = {ta + 1}"
@@ -284,7 +284,7 @@ def test_cell_detail_aligns_layers_and_reverse_runs_backwards():
             layer = clusters[v["cluster"][-2]]
             cell[(layer, step(clusters[inner(v)]))] = k
     assert len(cell) == 12
-    for t in range(3):                   # layer 1 at step t reads both directions of layer 0 at step t
+    for t in range(1, 4):                # layer 1 at step t reads both directions of layer 0 at step t
         for d in ("layer 0", "layer 0 (reverse)"):
             for d1 in ("layer 1", "layer 1 (reverse)"):
                 assert any(a == cell[(d, t)] and b == cell[(d1, t)] for a, b, _ in edges)
@@ -293,7 +293,7 @@ def test_cell_detail_aligns_layers_and_reverse_runs_backwards():
     for a, b in back:
         assert "reverse" in clusters[nodes[a]["cluster"][-2]]
     xs = [v for v in nodes.values() if v.get("label", "").startswith("x[")]
-    assert sorted(v.get("label", "").split("\n")[0] for v in xs) == ["x[0]", "x[1]", "x[2]"]
+    assert sorted(v.get("label", "").split("\n")[0] for v in xs) == ["x[1]", "x[2]", "x[3]"]
 
 
 @pytest.mark.parametrize("cell, layers, bidirectional", [("rnn", 1, False), ("lstm", 2, False), ("gru", 2, True)])
@@ -345,13 +345,13 @@ def test_rolled_op_view_of_hand_rnn():
 def test_max_steps_keeps_both_ends_and_one_elision_node():
     loss = hand_rnn(T=10)[0]
     nodes, clusters, edges = parse_dot(viz.draw_graph(loss, max_steps=2).source)
-    assert sorted(clusters[c] for c in time_clusters(clusters)) == ["t = 0", "t = 1", "t = 8", "t = 9"]
+    assert sorted(clusters[c] for c in time_clusters(clusters)) == sorted(["t = 1", "t = 2", "t = 9", "t = 10"])
     elided = [k for k, v in nodes.items() if "6 steps" in v.get("label", "")]
-    assert len(elided) == 1 and "t=2 … t=7" in nodes[elided[0]]["label"]
+    assert len(elided) == 1 and "t=3 … t=8" in nodes[elided[0]]["label"]
     into = [a for a, b, _ in edges if b == elided[0] and a in op_nodes(nodes)]
     out = [b for a, b, _ in edges if a == elided[0]]
-    assert any(clusters[inner(nodes[a])] == "t = 1" for a in into)
-    assert any(b in nodes and nodes[b]["cluster"] and clusters[inner(nodes[b])] == "t = 8" for b in out)
+    assert any(clusters[inner(nodes[a])] == "t = 2" for a in into)
+    assert any(b in nodes and nodes[b]["cluster"] and clusters[inner(nodes[b])] == "t = 9" for b in out)
     assert len(viz.draw_graph(loss, max_steps=5).source) > 0           # 2k+1 > T: nothing to elide
     _, c5, _ = parse_dot(viz.draw_graph(loss, max_steps=5).source)
     assert len(time_clusters(c5)) == 10
@@ -430,7 +430,7 @@ GOLDEN = r'''digraph minigrad {
 			label="layer 0"; style="rounded,filled"; fillcolor="#f6f6f6"; color="#c8c8c8"; fontsize="11"
 			"leaf1" [fillcolor="#ffffff", style="filled", penwidth="2", label="leaf\n2×2", color="#2b6cb0", fontcolor="#2b6cb0", tooltip="leaf float32[2, 2]"]
 			subgraph "cluster_rnn/layer0/t0" {
-				label="t = 0"; style="rounded"; color="#9a9a9a"; fontsize="10"; fontcolor="#555555"
+				label="t = 1"; style="rounded"; color="#9a9a9a"; fontsize="10"; fontcolor="#555555"
 				"op0" [fillcolor="#eef3fb", color="#8aa4c8", label="MatMul", tooltip="MatMul #0"]
 				"op1" [fillcolor="#eef3fb", color="#8aa4c8", label="Add", tooltip="Add #1"]
 				"op2" [fillcolor="#eef3fb", color="#8aa4c8", label="Tanh", tooltip="Tanh #2"]
@@ -438,7 +438,7 @@ GOLDEN = r'''digraph minigrad {
 				"leaf2" [fillcolor="#f2f2f2", style="filled", color="#999999", label="input\n1×2", tooltip="const float32[1, 2]"]
 			}
 			subgraph "cluster_rnn/layer0/t1" {
-				label="t = 1"; style="rounded"; color="#9a9a9a"; fontsize="10"; fontcolor="#555555"
+				label="t = 2"; style="rounded"; color="#9a9a9a"; fontsize="10"; fontcolor="#555555"
 				"op3" [fillcolor="#eef3fb", color="#8aa4c8", label="MatMul", tooltip="MatMul #3"]
 				"op4" [fillcolor="#eef3fb", color="#8aa4c8", label="Add", tooltip="Add #4"]
 				"op5" [fillcolor="#eef3fb", color="#8aa4c8", label="Tanh", tooltip="Tanh #5"]
@@ -451,7 +451,7 @@ GOLDEN = r'''digraph minigrad {
 	"leaf2" -> "op1"
 	"op0" -> "op1" [weight="4"]
 	"op1" -> "op2" [weight="4"]
-	"op2" -> "op3" [color="#1a5fb4", fontcolor="#1a5fb4", penwidth="1.8", weight="4", label="h₀"]
+	"op2" -> "op3" [color="#1a5fb4", fontcolor="#1a5fb4", penwidth="1.8", weight="4", label="h₁"]
 	"leaf1" -> "op3" [style="dashed", penwidth="0.8", color="#2b6cb0"]
 	"leaf3" -> "op4"
 	"op3" -> "op4" [weight="4"]
@@ -568,7 +568,7 @@ def test_user_defined_cell_is_named_by_its_facts():
     assert len(cells) == 2 * 3 and len({inner(v) for v in cells.values()}) == 6
     assert {clusters[v["cluster"][-2]] for v in cells.values()} == {"layer 0", "layer 1"}
     state = [at["label"] for a, b, at in edges if a in cells and b in cells and at.get("label", "").startswith("h")]
-    assert sorted(state) == ["h₀", "h₀", "h₁", "h₁"]
+    assert sorted(state) == ["h₁", "h₁", "h₂", "h₂"]
     nodes, clusters, _ = parse_dot(viz.draw_graph(loss, module=layer, detail="op").source)
     assert not any("MGU" in v.get("label", "") for v in nodes.values())
     assert sum(1 for v in op_nodes(nodes).values() if v.get("label") == "Sigmoid") == 2 * 3
@@ -594,8 +594,8 @@ def test_hand_annotated_fused_cell_is_one_box_named_from_its_facts():
                 h = PeepholeStep()(xs[t], h, p)
     nodes, clusters, edges = parse_dot(viz.draw_graph(h.sum(), detail="cell").source)
     cells = [k for k, v in nodes.items() if v.get("label") == "Peephole cell"]
-    assert len(cells) == 3 and sorted(clusters[inner(nodes[k])] for k in cells) == ["t = 0", "t = 1", "t = 2"]
-    assert [at["label"] for a, b, at in edges if a in cells and b in cells] == ["h₀", "h₁"]
+    assert len(cells) == 3 and sorted(clusters[inner(nodes[k])] for k in cells) == ["t = 1", "t = 2", "t = 3"]
+    assert [at["label"] for a, b, at in edges if a in cells and b in cells] == ["h₁", "h₂"]
     nodes, _, _ = parse_dot(viz.draw_graph(h.sum()).source)
     assert sum(1 for v in nodes.values() if v.get("label") == "PeepholeStep") == 3
 

@@ -60,16 +60,17 @@ def test_gradient_graph_draws_the_backward_pass_per_time_step():
         inner = [clusters[c] for c in v["cluster"] if c in time_clusters(clusters)]
         if inner:
             steps.setdefault(inner[-1], set()).add(k)
-    assert sorted(steps) == ["t = 0", "t = 1", "t = 2"]
-    assert {"Tanh t=0", "Tanh t=1", "Tanh t=2"} <= {v.get("label", "").split("\n")[0] for v in nodes.values()}
+    assert sorted(steps) == ["t = 1", "t = 2", "t = 3"]          # steps drawn 1..T
+    assert {"Tanh t=1", "Tanh t=2", "Tanh t=3"} <= {v.get("label", "").split("\n")[0] for v in nodes.values()}
     saved = [(a, b) for a, b, at in edges if at.get("style") == "dashed" and nodes[a]["label"].startswith("Tanh")]
     assert saved and all(b in ops for _, b in saved)
-    # BPTT runs backward in time: the gradient goes from step 2 to step 1 to step 0, never forward
+    # BPTT runs backward in time: the gradient goes from step 3 to step 2 to step 1, never forward
     step_of = {k: int(t[-1]) for t, keys in steps.items() for k in keys}
     across = [(step_of[a], step_of[b], at) for a, b, at in drawn(edges) if a in step_of and b in step_of
               and step_of[a] != step_of[b]]
-    assert {(2, 1), (1, 0)} <= {(s, d) for s, d, _ in across} and all(s > d for s, d, _ in across)
-    assert all(at["color"] == RED and at["label"] == "∂" + "₀₁₂"[s] for s, d, at in across)
+    # the edge from step t+1 back to step t carries ∂h_t
+    assert {(3, 2), (2, 1)} <= {(s, d) for s, d, _ in across} and all(s > d for s, d, _ in across)
+    assert all(at["color"] == RED and at["label"] == "∂" + "₀₁₂"[d] for s, d, at in across)
     output = nodes["output"]
     assert output["label"] == "gradient\n4×4"
 
@@ -81,7 +82,7 @@ def test_cell_detail_of_a_fine_grained_lstm_gradient_has_one_backward_cell_per_s
     g, = mg.autograd.grad((out[-1] ** 2).sum(), lstm.weight_hh_l0, create_graph=True)
     nodes, clusters, edges = parse_dot(viz.draw_graph(g, module=lstm, detail="cell").source)
     cells = {k: v for k, v in nodes.items() if v.get("label", "").startswith("∂ LSTM cell")}
-    assert sorted(cluster_labels(v, clusters)[-1] for v in cells.values()) == [f"t = {t}" for t in range(4)]
+    assert sorted(cluster_labels(v, clusters)[-1] for v in cells.values()) == [f"t = {t}" for t in range(1, 5)]
     assert sorted(at["label"] for a, b, at in drawn(edges) if a in cells and b in cells) == ["∂₁", "∂₂", "∂₃"]
 
 
@@ -104,8 +105,8 @@ def test_both_passes_side_by_side_with_two_edge_colours_and_dashed_dependencies(
     assert deps and all(at["style"] == "dashed" and at["color"] not in (RED, "#1a5fb4") for at in deps)
     assert not [1 for a, b, at in edges if a in backward and b in forward]        # the backward only reads
     # each forward step and each backward step is a cluster of its own
-    assert sorted(clusters[c] for c in time_clusters(clusters)) == ["t = 0", "t = 0", "t = 1", "t = 1", "t = 2",
-                                                                     "t = 2"]
+    assert sorted(clusters[c] for c in time_clusters(clusters)) == ["t = 1", "t = 1", "t = 2", "t = 2", "t = 3",
+                                                                     "t = 3"]
 
 
 def test_forward_pictures_and_options():
@@ -132,7 +133,7 @@ def test_render_backward_and_both_to_svg(tmp_path):
         path = viz.render(g, tmp_path / f"{passes}.svg", passes=passes, detail="cell")
         texts = {t.text for t in ET.parse(path).getroot().iter() if t.tag.endswith("text")}
         assert {"backward pass", "∂₂", "∂₁"} <= texts
-        assert ("h₀" in texts) == (passes == "both")
+        assert ("h₁" in texts) == (passes == "both")
 
 
 # ----------------------------------------------------------------------------- Jacobian norms

@@ -69,7 +69,7 @@ def _render(parser, args):
     check_out_file(args.out)
     start = time.perf_counter()
     model, loss, names = demo.build(args.cell, args.layers, args.steps, args.bidirectional,
-                                    fused=args.detail == "cell", seed=args.seed)
+                                    fused=args.detail == "cell", seed=args.seed, rolled=args.rolled)
     if args.grads:
         retain_grads(loss)
     loss.backward(retain_graph=True)
@@ -100,7 +100,7 @@ def _gradflow(parser, args):
         states = step_states(loss)
         loss.backward()
         lines[cell.upper()] = next(iter(states.values()))
-    fig = plot_grad_flow(lines, title=f"Gradient reaching each step from a loss at t={args.steps - 1}")
+    fig = plot_grad_flow(lines, title=f"Gradient reaching each step from a loss at t={args.steps}")
     fig.savefig(args.out, dpi=120, bbox_inches="tight")
     print(f"wrote {args.out}")
     return 0

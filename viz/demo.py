@@ -32,11 +32,12 @@ class Demo(nn.Module):
         return mg.stack(losses).sum()
 
 
-def build(cell="lstm", layers=1, steps=3, bidirectional=False, fused=True, batch=2, seed=0):
-    """A seeded Demo and its loss for one random batch: (model, loss, inputs {name: tensor})."""
+def build(cell="lstm", layers=1, steps=3, bidirectional=False, fused=True, batch=2, seed=0, rolled=False):
+    """A seeded Demo and its loss for one random batch: (model, loss, inputs {name: tensor}).
+    Targets are named by the step that reads them, 1..T as in the pictures (target[t] for a rolled one)."""
     mg.manual_seed(seed)
     model = Demo(cell, layers, bidirectional=bidirectional, fused=fused)
     x = mg.randn(steps, batch, model.rnn.input_size)
     targets = [mg.randn(batch, 1) for _ in range(steps)]
-    names = {"x": x, **{f"target[{t}]": y for t, y in enumerate(targets)}}
+    names = {"x": x, **{f"target[{'t' if rolled else t + 1}]": y for t, y in enumerate(targets)}}
     return model, model(x, targets), names

@@ -7,6 +7,7 @@ replaced by the edges that reach the plumbing from step t of other layers (and f
 uses). Inputs read by the plumbing, such as the sequence x, become one node per step: x[t].
 Plumbing that nobody else uses disappears. Edges whose plumbing mixes time steps are left as they are.
 """
+from .steps import shown
 from .units import Edge, Unit, common_prefix
 
 STEP_KINDS = ("cell", "elided")
@@ -92,7 +93,7 @@ def _per_step(view, leaf, dst, steps_of):
     if not graph_shape or dst.t is None or (not view.rolled and graph_shape[0] < steps_of.get(dst.group, 0)):
         return leaf.key
     name = leaf.label.split("\n")[0]
-    t = "t" if view.rolled else dst.info if dst.kind == "elided" else dst.t
+    t = "t" if view.rolled else dst.info if dst.kind == "elided" else shown(dst.t)     # step t reads x[t], t = 1..T
     key = f"{leaf.key}[{t}]"
     if key not in view.units:
         shape = "×".join(map(str, graph_shape[1:])) or "scalar"

@@ -17,7 +17,7 @@ from .steps import group_name, locate
 
 
 def step_states(root, retain=True):
-    """{'rnn/layer 0': [h_0, h_1, ...], ...}: per layer (and direction), the hidden state each time step hands
+    """{'rnn/layer 0': [h_1, h_2, ...], ...}: per layer (and direction), the hidden state each time step hands
     on, in time order. Found in the graph behind `root` from the time steps the recurrent loop annotates
     (`node.meta['t']`): of the tensors a step passes out, the last one it made (h, not c, for an LSTM).
     `retain`: call retain_grad() on each, so that backward keeps their gradients. Call it before backward."""
@@ -83,7 +83,7 @@ def plot_grad_flow(states, ax=None, title="Gradient flow through time"):
             floor = min(positive + ([floor] if floor else []))
     for name, norms in lines.items():
         shown = [n if n > 0 else (floor or 1.0) * 1e-3 for n in norms]    # exact zeros drawn below the rest
-        ax.plot(range(len(norms)), shown, marker="o" if len(norms) <= 40 else None, markersize=3,
+        ax.plot(range(1, len(norms) + 1), shown, marker="o" if len(norms) <= 40 else None, markersize=3,
                 linewidth=1.5, label=name)
     time_axes(ax, "‖dL/dh_t‖", title)
     if len(lines) > 1 or next(iter(lines)) != "":
@@ -92,7 +92,7 @@ def plot_grad_flow(states, ax=None, title="Gradient flow through time"):
 
 
 def time_axes(ax, ylabel, title):
-    """A log-scale y against the time step t, with a light grid: the axes of the gradient-flow plots."""
+    """A log-scale y against the time step t (1..T: step t makes h_t), with a light grid: the gradient-flow axes."""
     ax.set_yscale("log")
     ax.set_xlabel("time step t")
     ax.set_ylabel(ylabel)

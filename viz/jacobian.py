@@ -1,6 +1,6 @@
 """Exact gradient flow through time: the norms of the Jacobians dh_T/dh_t of a recurrent network.
 
-    hs = viz.step_states(out.sum(), retain=False)['layer 0']     # h_0 ... h_T of one forward pass
+    hs = viz.step_states(out.sum(), retain=False)['layer 0']     # h_1 ... h_T of one forward pass
     norms, fig = viz.render_jacobian_norms(hs[-1], hs, 'jacobians.png')
 
 dh_T/dh_t is found row by row, one backward pass per element of h_T (mg.autograd.functional.jacobian_of),
@@ -62,7 +62,7 @@ def plot_jacobian_norms(lines, ax=None, title="How h_T depends on each earlier s
         colour = f"C{i % 10}"
         for key, style, text in (("frobenius", "-", "‖·‖_F"), ("spectral", "--", "σ_max")):
             values = [v if v > 0 else np.nan for v in norms[key]]      # zero: h_T does not depend on h_t
-            ax.plot(range(len(values)), values, style, color=colour, marker="o" if len(values) <= 40 else None,
+            ax.plot(range(1, len(values) + 1), values, style, color=colour, marker="o" if len(values) <= 40 else None,
                     markersize=3, linewidth=1.5, label=f"{name} {text}".strip())
     time_axes(ax, "norm of dh_T/dh_t", title)
     ax.legend()

@@ -13,7 +13,7 @@ The backward nodes of a time step keep that step's `t`, so BPTT draws as steps r
 import copy
 
 from .capture import Graph
-from .steps import BACKWARD
+from .steps import BACKWARD, shown
 
 PASSES = ("auto", "backward", "both")
 
@@ -53,7 +53,7 @@ def backward_only(graph):
             maker = graph.ops[tn.op]
             t = maker.meta.get("t")
             piece = f"[{tn.index}]" if maker.n_out > 1 else ""
-            tn.name = tn.name or f"{maker.label}{piece}" + ("" if t is None else f" t={t}")
+            tn.name = tn.name or f"{maker.label}{piece}" + ("" if t is None else f" t={shown(t)}")
             tn.kind, tn.op = "saved", None
         tensors[key] = tn
     for src, dst, slot in graph.edges:

@@ -7,6 +7,10 @@ A loop of your own takes part by annotating its steps, `with mg.annotate(t=t): .
 fact its group sits where its nodes' scopes meet. Layers and steps are never parsed out of scope names:
 their clusters are titled from the facts ('layer 0 (reverse)', 't = 3'), so renaming the loop's scopes
 changes nothing (module clusters show the module's scope name as it is).
+
+Time indices: `t` in node.meta counts from 0 (the loop's `range(T)`), but pictures count steps as the
+equations do: h_0 is the initial state and step t = 1..T reads x_t and makes h_t. So the step annotated
+t=0 is drawn as 't = 1', the state it hands on is labelled h₁, and the input it reads x[1] (see `shown`).
 """
 from collections import namedtuple
 
@@ -92,8 +96,13 @@ def group_frames(group):
     return frames + (Frame("layer", ("" if layer is None else f"layer{layer}") + side, title.strip(), None),)
 
 
+def shown(t):
+    """The step number a picture writes for the 0-based `t` of node.meta: steps are drawn as 1..T."""
+    return t + 1
+
+
 def time_frame(t):
-    return Frame("time", f"t{t}", f"t = {t}", t)
+    return Frame("time", f"t{t}", f"t = {shown(t)}", t)
 
 
 def group_name(group):

@@ -15,7 +15,7 @@ A graph that holds a backward pass (create_graph=True) is drawn as viz/passes.py
 """
 from . import passes as passes_
 from .fold import fold_plumbing
-from .steps import BACKWARD, group_frames, locate, split_frames, time_frame
+from .steps import BACKWARD, group_frames, locate, shown, split_frames, time_frame
 from .units import Edge, Unit, common_prefix, shape_text
 
 PLUMBING = ("GetItem", "Reshape", "Unbind", "Split", "Permute", "Cast")   # left out of a step's description
@@ -135,8 +135,8 @@ def _choose_steps(view, graph, steps, where):
         if k is not None and len(ts) > 2 * k + 1:
             gone = ts[k:len(ts) - k]
             eid = "elided:" + view.group_id(group)
-            view.add_unit(Unit(eid, "elided", f"⋯ {len(gone)} steps ⋯\nt={gone[0]} … t={gone[-1]}", frames,
-                               f"{gone[0]}…{gone[-1]}", group=group, t=gone[0]))
+            view.add_unit(Unit(eid, "elided", f"⋯ {len(gone)} steps ⋯\nt={shown(gone[0])} … t={shown(gone[-1])}",
+                               frames, f"{shown(gone[0])}…{shown(gone[-1])}", group=group, t=gone[0]))
             keep[group] = set(ts[:k] + ts[len(ts) - k:])
             order = order[:k] + [eid] + order[len(ts) - k:]
         else:
@@ -264,9 +264,9 @@ def _add_edges(view, graph, where, unit_of, steps):
                 kind = "grad" if BACKWARD in s.meta else "saved"
             label = ""
             if recurrent and back:
-                label = "∂" + str(s.t).translate(SUBSCRIPT)     # gradient handed back from step s.t
+                label = "∂" + str(s.t).translate(SUBSCRIPT)     # ∂h_k: the gradient of the state entering step s
             elif recurrent:
-                label = names[tkey] + ("" if rolled else str(s.t).translate(SUBSCRIPT))
+                label = names[tkey] + ("" if rolled else str(shown(s.t)).translate(SUBSCRIPT))   # step t makes h_t
             elif graph.ops[tn.op].n_out > 1 and units[src].kind == "op":
                 label = _piece_label(graph, where, tn, steps, rolled)
             if kind == "elided":                         # what flows into or out of the elided steps:
