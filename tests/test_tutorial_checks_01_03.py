@@ -104,3 +104,42 @@ def test_softplus(capsys):
         checks.nb01_softplus(_softplus(lambda self, gy: gy * np.exp(self.x) / (1 + np.exp(self.x))))
     out = _said(capsys)
     assert out.startswith(f"{checks.FAIL} 1.2 ") and "not finite" in out
+
+
+# ----------------------------------------------------------------------------- notebook 2
+MEASURED = {1: 6, 7: 36, 40: 201}       # what viz.capture counts for run(x, h0).sum() in notebook 2
+
+
+def test_graph_size(capsys):
+    checks.nb02_graph_size(lambda T: 5 * T + 1, MEASURED)
+    assert _said(capsys).startswith(f"{checks.PASS} 2.1 ")
+    checks.nb02_graph_size(lambda T: 6 * T + 1, MEASURED)
+    out = _said(capsys)
+    assert out.startswith(f"{checks.FAIL} 2.1 ") and "GetItem appears only when x requires grad" in out
+    checks.nb02_graph_size(lambda T: 5 * T, MEASURED)
+    assert "off by a constant" in _said(capsys)
+    checks.nb02_graph_size(lambda T: 2 * T, MEASURED)
+    assert "grows by 2 per step" in _said(capsys)
+
+
+def _dhT_da(weighted=True, only_last=False):
+    def dhT_da(xs, a):
+        T, h_prev, total = len(xs), 0.0, 0.0
+        for t, x in enumerate(xs, start=1):
+            share = h_prev - x
+            total = share if only_last else total + (a ** (T - t) if weighted else 1.0) * share
+            h_prev = a * h_prev + (1 - a) * x
+        return total
+    return dhT_da
+
+
+def test_running_average_grad(capsys):
+    checks.nb02_running_average_grad(_dhT_da())
+    assert _said(capsys).startswith(f"{checks.PASS} 2.2 ")
+    checks.nb02_running_average_grad(_dhT_da(weighted=False))
+    out = _said(capsys)
+    assert out.startswith(f"{checks.FAIL} 2.2 ") and "multiply it by a ** (T - t)" in out
+    checks.nb02_running_average_grad(_dhT_da(only_last=True))
+    assert "the last step's use of a only" in _said(capsys)
+    checks.nb02_running_average_grad(lambda xs, a: None)
+    assert checks.NOT_ANSWERED in _said(capsys)

@@ -173,3 +173,51 @@ def nb01_softplus(Softplus):
                                     "in a stable form, e.g. np.exp(-np.logaddexp(0, -x)) or 0.5 * (1 + np.tanh(x / 2))")
     assert np.allclose(g, [0.0, 0.5, 1.0]), f"at x = -800, 0, 800 the gradient should be 0, 0.5, 1; got {g}"
     return "passes gradcheck on three shapes and stays finite at x = +-800"
+
+
+@exercise("2.1 the size of the unrolled graph")
+def nb02_graph_size(graph_size, measured):
+    if graph_size(1) is None:
+        raise NotImplementedError
+    got = {T: graph_size(T) for T in measured}
+    if got == measured:
+        return f"{', '.join(f'T = {T}: {n}' for T, n in measured.items())} nodes, as viz.capture counts them"
+    (T1, n1), (T2, n2) = sorted(measured.items())[:2]
+    per_step = (n2 - n1) // (T2 - T1)
+    slope = (graph_size(T2) - graph_size(T1)) / (T2 - T1)
+    assert slope != per_step + 1, ("one node too many per step: x[t] of an input that needs no gradient is not "
+                                   "recorded (GetItem appears only when x requires grad)")
+    assert slope == per_step, (f"your count grows by {slope:g} per step; count the ops in one step of run(): "
+                               "two MatMuls, the Adds, the Tanh")
+    assert False, ("the count per step is right, but the total is off by a constant: what does the line after "
+                   "the loop add?")
+
+
+@exercise("2.2 dh_T/da, a sum over time")
+def nb02_running_average_grad(dhT_da):
+    import numpy as np
+    import minigrad as mg
+    rng = np.random.default_rng(2)
+    if dhT_da([1.0, 2.0], 0.5) is None:
+        raise NotImplementedError
+    for T, a in ((1, 0.3), (5, 0.8), (30, 0.95)):
+        xs = rng.normal(size=T).tolist()
+        at = mg.tensor(a, dtype=mg.float64, requires_grad=True)
+        h = mg.tensor(0.0, dtype=mg.float64)
+        hs = [0.0]
+        for x in xs:
+            h = at * h + (1 - at) * x
+            hs.append(h.item())
+        h.backward()
+        want, got = at.grad.item(), float(dhT_da(xs, a))
+        if abs(got - want) < 1e-9 * max(1.0, abs(want)):
+            continue
+        last = hs[-2] - xs[-1]
+        unweighted = sum(hs[t - 1] - xs[t - 1] for t in range(1, T + 1))
+        assert abs(got - last) > 1e-12, ("that is the last step's use of a only: a is used at every step, "
+                                         "and the gradient sums all the uses")
+        assert abs(got - unweighted) > 1e-12, ("each step's share h_{t-1} - x_t must still travel to h_T: "
+                                               "multiply it by a ** (T - t)")
+        assert False, (f"for T = {T}, a = {a} autograd says dh_T/da = {want:.6g}, you have {got:.6g}: "
+                       "sum over t of a ** (T - t) * (h_{t-1} - x_t), with h_0 = 0")
+    return "matches autograd for T = 1, 5 and 30: one share per use of a, carried to h_T"
