@@ -143,3 +143,47 @@ def test_running_average_grad(capsys):
     assert "the last step's use of a only" in _said(capsys)
     checks.nb02_running_average_grad(lambda xs, a: None)
     assert checks.NOT_ANSWERED in _said(capsys)
+
+
+# ----------------------------------------------------------------------------- notebook 3
+def _hidden_states(shift=False, act=True):
+    def hidden_states(x, W_ih, W_hh, b):
+        h, hs = mg.zeros(W_hh.shape[0], dtype=x.dtype), []
+        for t in range(x.shape[0]):
+            a = W_ih @ x[t] + W_hh @ h + b
+            if shift:
+                hs.append(h)                     # wrong: collects h_{t-1}
+            h = a.tanh() if act else a
+            if not shift:
+                hs.append(h)
+        return mg.stack(hs)
+    return hidden_states
+
+
+def test_hidden_states(capsys):
+    checks.nb03_hidden_states(_hidden_states())
+    assert _said(capsys).startswith(f"{checks.PASS} 3.1 ")
+    checks.nb03_hidden_states(_hidden_states(shift=True))
+    out = _said(capsys)
+    assert out.startswith(f"{checks.FAIL} 3.1 ") and "h_0..h_{T-1}" in out
+    checks.nb03_hidden_states(_hidden_states(act=False))
+    assert "differ from nn.RNN's" in _said(capsys)
+
+
+def _nll(scores, targets):
+    m = scores.max(axis=1, keepdims=True)
+    return (m[:, 0] + np.log(np.exp(scores - m).sum(axis=1)) - scores[np.arange(len(targets)), targets]).sum()
+
+
+def test_nll(capsys):
+    checks.nb03_nll(_nll)
+    assert _said(capsys).startswith(f"{checks.PASS} 3.2 ")
+    checks.nb03_nll(lambda o, y: -np.log(np.exp(o[np.arange(len(y)), y]) / np.exp(o).sum(axis=1)).sum())
+    out = _said(capsys)
+    assert out.startswith(f"{checks.FAIL} 3.2 ") and "subtract m = max_j o_j" in out
+    checks.nb03_nll(lambda o, y: _nll(o, y) / len(y))
+    assert "the mean over time" in _said(capsys)
+    checks.nb03_nll(lambda o, y: -_nll(o, y))
+    assert "sign is flipped" in _said(capsys)
+    checks.nb03_nll(lambda o, y: None)
+    assert checks.NOT_ANSWERED in _said(capsys)
