@@ -221,3 +221,59 @@ def nb02_running_average_grad(dhT_da):
         assert False, (f"for T = {T}, a = {a} autograd says dh_T/da = {want:.6g}, you have {got:.6g}: "
                        "sum over t of a ** (T - t) * (h_{t-1} - x_t), with h_0 = 0")
     return "matches autograd for T = 1, 5 and 30: one share per use of a, carried to h_T"
+
+@exercise("3.1 the hidden states h_1..h_T")
+def nb03_hidden_states(hidden_states):
+    import numpy as np
+    import minigrad as mg
+    from minigrad import nn
+    rng = np.random.default_rng(3)
+    T, K, H = 5, 4, 3
+    x = mg.tensor(np.eye(K)[rng.integers(0, K, T)], dtype=mg.float64)
+    W_ih, W_hh, b = (mg.tensor(rng.normal(0, 0.8, s), requires_grad=True) for s in ((H, K), (H, H), (H,)))
+    got = hidden_states(x, W_ih, W_hh, b)
+    if got is None:
+        raise NotImplementedError
+    got = mg.stack(list(got)) if isinstance(got, (list, tuple)) else got
+    rnn = nn.RNN(K, H, dtype=mg.float64)
+    rnn.load_state_dict({"weight_ih_l0": W_ih.numpy(), "weight_hh_l0": W_hh.numpy(),
+                         "bias_ih_l0": b.numpy(), "bias_hh_l0": np.zeros(H)})
+    want = rnn(x.reshape(T, 1, K))[0][:, 0].numpy()
+    g = np.asarray(got.numpy(), dtype=float)
+    assert g.shape == (T, H), f"expected shape (T, H) = {(T, H)}, got {g.shape}: one row h_t per step"
+    if np.allclose(g[1:], want[:-1]) and np.allclose(g[0], 0):
+        raise AssertionError("your rows are h_0..h_{T-1}: collect h after computing it, so the rows are h_1..h_T")
+    assert not np.allclose(g, np.arctanh(np.clip(want, -0.999999, 0.999999)), atol=1e-6), \
+        "these look like the pre-activations a_t: apply tanh"
+    assert np.allclose(g, want, atol=1e-10), ("the states differ from nn.RNN's: h_t = tanh(W_ih x_t + W_hh h_{t-1} "
+                                             "+ b), with h_0 = 0 and h_{t-1} the state of the step before")
+    assert got.grad_fn is not None, "the result has no graph: compute it with minigrad ops, not NumPy"
+    return "h_1..h_T match nn.RNN's output, and carry a graph for backward"
+
+
+@exercise("3.2 a negative log-likelihood that never overflows")
+def nb03_nll(nll):
+    import numpy as np
+    import minigrad.nn.functional as F
+    import minigrad as mg
+    rng = np.random.default_rng(4)
+    scores, targets = rng.normal(0, 2, (6, 5)), rng.integers(0, 5, 6)
+    got = nll(scores, targets)
+    if got is None:
+        raise NotImplementedError
+    want = F.cross_entropy(mg.tensor(scores), targets, reduction="sum").item()
+    got = float(got)
+    if abs(got - want / len(targets)) < 1e-9:
+        raise AssertionError("that is the mean over time; the exercise asks for the sum over the T steps")
+    assert abs(got + want) > 1e-9, "the sign is flipped: the loss is MINUS the log-probability of the target"
+    assert abs(got - want) < 1e-9, (f"on random scores F.cross_entropy gives {want:.6f}, you have {got:.6f}: "
+                                    "log(sum_j exp(o_j)) - o_y per step, summed")
+    big = scores * 500 + 1000                       # scores in the thousands: e^o overflows float64
+    with np.errstate(all="ignore"):
+        got_big = float(nll(big, targets))
+    want_big = F.cross_entropy(mg.tensor(big), targets, reduction="sum").item()
+    assert np.isfinite(got_big), ("scores near 1000 give inf or nan: subtract m = max_j o_j before exp "
+                                  "(log sum exp(o) = m + log sum exp(o - m))")
+    assert abs(got_big - want_big) < 1e-6 * max(1.0, abs(want_big)), \
+        f"on scores near 1000 F.cross_entropy gives {want_big:.4f}, you have {got_big:.4f}: add m back after the log"
+    return "matches F.cross_entropy(reduction='sum'), scores near 1000 included"
