@@ -277,3 +277,69 @@ def nb03_nll(nll):
     assert abs(got_big - want_big) < 1e-6 * max(1.0, abs(want_big)), \
         f"on scores near 1000 F.cross_entropy gives {want_big:.4f}, you have {got_big:.4f}: add m back after the log"
     return "matches F.cross_entropy(reduction='sum'), scores near 1000 included"
+
+
+# ---- notebooks 07-09
+
+def _sigmoid(a):
+    import numpy as np
+    return 1 / (1 + np.exp(-a))
+
+
+@exercise("7.1 the forget gate by hand")
+def nb07_forget_gate(f, cell, x, h_prev):
+    """f: the forget gate f_t of one LSTM step as a NumPy array (B, H), from cell's weights, x and h_prev."""
+    import numpy as np
+    H = cell.hidden_size
+    a = x.numpy() @ cell.weight_ih.numpy().T + cell.bias_ih.numpy() + h_prev.numpy() @ cell.weight_hh.numpy().T \
+        + cell.bias_hh.numpy()
+    want = _sigmoid(a[:, H:2 * H])
+    f = np.asarray(f.numpy() if hasattr(f, "numpy") else f, dtype=np.float64)
+    assert f.shape == want.shape, (f"f should have shape {want.shape} (batch, hidden), got {f.shape}: take the "
+                                   "second of the four blocks of the pre-activation")
+    for block, name in ((0, "input gate i"), (2, "candidate g"), (3, "output gate o")):
+        other = a[:, block * H:(block + 1) * H]
+        if np.allclose(f, _sigmoid(other), atol=1e-5) or np.allclose(f, np.tanh(other), atol=1e-5):
+            assert False, f"that is the {name}: the gates come in the order i, f, g, o, so f is columns H:2H"
+    assert not np.allclose(f, a[:, H:2 * H], atol=1e-5), "that is the pre-activation a_f: apply the sigmoid"
+    assert np.all((f > 0) & (f < 1)), "a gate is a sigmoid, so every entry lies strictly between 0 and 1"
+    assert np.allclose(f, want, atol=1e-5), ("not the forget gate: a = x W_ih^T + b_ih + h_prev W_hh^T + b_hh, "
+                                             "f = sigmoid(a[:, H:2H]); did you include both biases?")
+    return f"matches: the forget gate keeps between {f.min():.2f} and {f.max():.2f} of each entry of c_prev"
+
+
+@exercise("7.2 a coupled-gate LSTM cell in nn.Recurrent")
+def nb07_coupled_cell(cell_class):
+    """cell_class: an nn.Cell subclass for the LSTM with coupled gates (i = 1 - f), gate order f, g, o."""
+    import numpy as np
+
+    import minigrad as mg
+    from minigrad import nn
+    cell = cell_class()
+    if cell.gates is ... or cell.state_size is ...:
+        raise NotImplementedError
+    assert isinstance(cell, nn.Cell), "subclass nn.Cell"
+    assert cell.gates == 3, f"three gate blocks (f, g, o) share the weights: set gates = 3, not {cell.gates}"
+    assert cell.state_size == 2, f"the state is (h, c): set state_size = 2, not {cell.state_size}"
+    mg.manual_seed(7)
+    layer = nn.Recurrent(cell, 3, 5, dtype=mg.float64)
+    x = mg.randn(6, 2, 3, dtype=mg.float64)
+    out, (h_n, c_n) = layer(x)
+    w = {n: p.numpy() for n, p in layer.named_parameters()}
+    H = 5
+    h, c = np.zeros((2, H)), np.zeros((2, H))
+    want = []
+    for t in range(6):                                  # step t = 1..T reads x_t and makes h_t
+        a = x.numpy()[t] @ w["weight_ih_l0"].T + w["bias_ih_l0"] + w["bias_hh_l0"] + h @ w["weight_hh_l0"].T
+        f, g, o = _sigmoid(a[:, :H]), np.tanh(a[:, H:2 * H]), _sigmoid(a[:, 2 * H:])
+        c = f * c + (1 - f) * g
+        h = o * np.tanh(c)
+        want.append(h)
+    got = out.numpy()
+    assert got.shape == (6, 2, H), f"the output should be (T, B, H) = (6, 2, {H}), got {got.shape}"
+    assert np.allclose(c_n.numpy()[0], c, atol=1e-10), ("c_T differs from c_t = f c_{t-1} + (1 - f) g with "
+                                                        "f, g, o the three blocks in that order: check c")
+    assert np.allclose(got, np.stack(want), atol=1e-10), "c is right but h is not: h_t = o_t * tanh(c_t)"
+    xg = mg.randn(3, 2, 3, dtype=mg.float64, requires_grad=True)
+    mg.gradcheck(lambda v: layer(v)[0], [xg])
+    return "matches the equations in NumPy to 1e-10 and passes gradcheck through the layer's loop"

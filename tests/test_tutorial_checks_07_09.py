@@ -1,0 +1,83 @@
+"""The checks of notebooks 7-9: each fails a wrong answer with its hint and passes the model answer."""
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad import nn
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TUTORIALS = os.path.join(ROOT, "tutorials")
+
+
+def _load(name, file):
+    spec = importlib.util.spec_from_file_location(f"tutorials_{name}", os.path.join(TUTORIALS, file))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+checks = _load("checks", "checks.py")
+
+
+def _answers(stem, exercise_id, scope):
+    """Run the model answer of one exercise from tutorials/solutions/<stem>.py in `scope`; returns the scope."""
+    build = _load("build", "_build.py")
+    exec(build.solutions(stem)[exercise_id], scope)
+    return scope
+
+
+def _line(capsys):
+    return capsys.readouterr().out.strip().splitlines()[-1]
+
+
+# ----------------------------------------------------------------------------- notebook 7
+
+@pytest.fixture
+def lstm_step_inputs():
+    mg.manual_seed(0)
+    cell = nn.LSTMCell(3, 4, fused=False)
+    x, h_prev = mg.randn(2, 3), mg.randn(2, 4)
+    return dict(cell=cell, x=x, h_prev=h_prev, np=np, W_ih=cell.weight_ih, W_hh=cell.weight_hh,
+                b_ih=cell.bias_ih, b_hh=cell.bias_hh)
+
+
+def test_7_1_forget_gate(lstm_step_inputs, capsys):
+    s = _answers("07_lstm_and_gru_inside", "7.1", dict(lstm_step_inputs))
+    args = (s["cell"], s["x"], s["h_prev"])
+    checks.nb07_forget_gate(s["f"], *args)
+    assert _line(capsys).startswith("✓ 7.1")
+    H = 4
+    a = s["x"].numpy() @ s["W_ih"].numpy().T + s["b_ih"].numpy() + s["h_prev"].numpy() @ s["W_hh"].numpy().T \
+        + s["b_hh"].numpy()
+    checks.nb07_forget_gate(1 / (1 + np.exp(-a[:, :H])), *args)            # the input gate
+    assert "that is the input gate i" in _line(capsys)
+    checks.nb07_forget_gate(a[:, H:2 * H], *args)                          # no sigmoid
+    assert "apply the sigmoid" in _line(capsys)
+    checks.nb07_forget_gate(..., *args)
+    assert checks.NOT_ANSWERED in _line(capsys)
+
+
+def test_7_2_coupled_cell(capsys):
+    s = _answers("07_lstm_and_gru_inside", "7.2", dict(nn=nn))
+    checks.nb07_coupled_cell(s["CoupledLSTM"])
+    assert _line(capsys).startswith("✓ 7.2")
+
+    class Uncoupled(s["CoupledLSTM"]):               # i = f instead of 1 - f
+        def step(self, xw, state, w):
+            h, c = state
+            a_f, a_g, a_o = (xw + h @ w["weight_hh"].T).chunk(3, axis=-1)
+            f, g, o = a_f.sigmoid(), a_g.tanh(), a_o.sigmoid()
+            c = f * c + f * g
+            return o * c.tanh(), c
+
+    checks.nb07_coupled_cell(Uncoupled)
+    assert "c_t = f c_{t-1} + (1 - f) g" in _line(capsys)
+
+    class FourGates(s["CoupledLSTM"]):
+        gates = 4
+
+    checks.nb07_coupled_cell(FourGates)
+    assert "set gates = 3" in _line(capsys)
