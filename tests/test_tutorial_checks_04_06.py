@@ -84,3 +84,41 @@ def test_nb04_truncated(capsys):
     assert passed.startswith(f"{checks.PASS} 4.2 ")
     assert full.startswith(f"{checks.FAIL} 4.2 ") and "detach the state" in full
     assert checks.NOT_ANSWERED in blank
+
+
+# ---------------------------------------------------------------------------------------------- notebook 6
+def test_nb06_power_norm(capsys):
+    ns = _answer("06_vanishing_and_exploding", "6.1", {"np": np})
+    checks.nb06_power_norm(ns["power_norm"])
+    checks.nb06_power_norm(lambda lam, n: np.max(lam) ** n)
+    checks.nb06_power_norm(lambda lam, n: np.max(np.abs(lam)) * n)
+    checks.nb06_power_norm(checks.blank)
+    passed, signed, product, blank = _lines(capsys)
+    assert passed.startswith(f"{checks.PASS} 6.1 ")
+    assert signed.startswith(f"{checks.FAIL} 6.1 ") and "absolute values" in signed
+    assert "a power, not a product" in product
+    assert checks.NOT_ANSWERED in blank
+
+
+def test_nb06_clip_by_norm(capsys):
+    ns = _answer("06_vanishing_and_exploding", "6.2", {"np": np})
+    checks.nb06_clip_by_norm(ns["clip_by_norm"])
+
+    def each_on_its_own(grads, max_norm):
+        total = np.sqrt(sum((g ** 2).sum() for g in grads))
+        return [g * min(1.0, max_norm / np.linalg.norm(g)) for g in grads], total
+
+    def always_rescale(grads, max_norm):
+        total = np.sqrt(sum((g ** 2).sum() for g in grads))
+        return [g * max_norm / total for g in grads], total
+
+    checks.nb06_clip_by_norm(each_on_its_own)
+    checks.nb06_clip_by_norm(always_rescale)
+    checks.nb06_clip_by_norm(lambda grads, max_norm: (grads, max(np.linalg.norm(g) for g in grads)))
+    checks.nb06_clip_by_norm(checks.blank)
+    passed, own, always, wrong_norm, blank = _lines(capsys)
+    assert passed.startswith(f"{checks.PASS} 6.2 ")
+    assert own.startswith(f"{checks.FAIL} 6.2 ") and "clipped on its own" in own
+    assert "leave the gradients as they are" in always
+    assert "ALL squares" in wrong_norm
+    assert checks.NOT_ANSWERED in blank

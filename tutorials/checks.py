@@ -118,6 +118,61 @@ def nb04_truncated(truncated_grad, P, x, y, h0):
     return f"windows of {k} steps match the NumPy loop with dh_next = 0 at each boundary"
 
 
+@exercise("6.1 the norm of a power of W, from its eigenvalues")
+def nb06_power_norm(power_norm):
+    import numpy as np
+    rng = np.random.default_rng(6)
+    Q, _ = np.linalg.qr(rng.standard_normal((6, 6)))
+    for lam in (np.array([0.9, -0.95, 0.5, 0.2, -0.1, 0.7]), np.array([1.1, 0.3, -0.4, 0.8, 0.05, -0.6])):
+        W = Q @ np.diag(lam) @ Q.T
+        for n in (1, 5, 30):
+            got = power_norm(lam, n)
+            if got is None:
+                raise NotImplementedError
+            want = np.linalg.norm(np.linalg.matrix_power(W, n), 2)
+            got = float(np.asarray(got))
+            if lam.max() < np.abs(lam).max() and np.isclose(got, lam.max() ** n):
+                raise AssertionError("an eigenvalue of -0.95 shrinks or grows a direction just like +0.95: "
+                                     "take absolute values")
+            assert n == 1 or not np.isclose(got, np.abs(lam).max() * n), "a power, not a product with n: |lambda|^n"
+            assert np.isclose(got, want, rtol=1e-8), \
+                f"for n = {n} expected {want:.4g}, got {got:.4g}: W^n has eigenvalues lambda^n; which is largest in size?"
+    return "max |lambda|^n: below 1 it vanishes, above 1 it explodes"
+
+
+@exercise("6.2 clipping by the total norm")
+def nb06_clip_by_norm(clip_by_norm):
+    import numpy as np
+    import minigrad as mg
+    from minigrad.nn.utils import clip_grad_norm_
+    rng = np.random.default_rng(62)
+    for max_norm in (1.0, 100.0):
+        grads = [rng.standard_normal(s) for s in ((3, 4), (4,), (2, 2))]
+        params = [mg.tensor(np.zeros_like(g), requires_grad=True) for g in grads]
+        for p, g in zip(params, grads):
+            p.grad = mg.tensor(g.copy())
+        want_norm = float(clip_grad_norm_(params, max_norm))
+        result = clip_by_norm([g.copy() for g in grads], max_norm)
+        if result is None:
+            raise NotImplementedError
+        assert isinstance(result, tuple) and len(result) == 2, "return a pair: (list of clipped arrays, norm before)"
+        clipped, norm = result
+        assert np.isclose(float(norm), want_norm), \
+            f"the norm before clipping should be {want_norm:.4f} (the square root of the sum of ALL squares), " \
+            f"got {float(norm):.4f}"
+        assert len(clipped) == len(grads), "return one clipped array per gradient"
+        for c, p, g in zip(clipped, params, grads):
+            c = np.asarray(c)
+            if max_norm > want_norm:
+                assert np.allclose(c, g), "the norm is already below max_norm: leave the gradients as they are " \
+                                          "(scale by min(1, max_norm / norm))"
+            assert not np.allclose(c, g / np.linalg.norm(g) * max_norm) or np.allclose(c, p.grad.numpy()), \
+                "each array was clipped on its own: scale all of them by one factor from the total norm"
+            assert np.allclose(c, p.grad.numpy(), atol=1e-6), \
+                "not what clip_grad_norm_ gives: multiply every gradient by max_norm / total norm when it exceeds 1"
+    return "matches nn.utils.clip_grad_norm_ above and below the threshold"
+
+
 # ---- notebooks 01-03
 def _value_grads(Value, build, *xs):
     """Run build(*Values) and backward; the output's data and each input Value's grad."""
