@@ -251,6 +251,8 @@ def _edge(view, edge, colours, cells, src=None, dst=None, arrowhead=None):
     if same and cells and src.t is not None and dst.t is not None and src.t > dst.t:
         a, b = b, a                                # reverse direction: drawn backwards, laid out with time
         attrs["dir"] = "back"
+    if same and cells and edge.kind == "recurrent":
+        attrs["weight"] = "10"                     # a layer's chain of cells runs straight along time
     if edge.kind == "param":
         attrs["color"] = colours[edge.src]
     if edge.label:
