@@ -81,3 +81,31 @@ def test_7_2_coupled_cell(capsys):
 
     checks.nb07_coupled_cell(FourGates)
     assert "set gates = 3" in _line(capsys)
+
+
+# ----------------------------------------------------------------------------- notebook 8
+
+def test_8_1_masked_attention(capsys):
+    e, n = np.array([0.3, -1.2, 2.0, 0.5, 4.0, 4.0]), 4
+    s = _answers("08_architectures", "8.1", dict(np=np, e=e, source_length=n))
+    checks.nb08_masked_attention(s["a"], e, n)
+    assert _line(capsys).startswith("✓ 8.1")
+    everywhere = np.exp(e - e.max()) / np.exp(e - e.max()).sum()
+    checks.nb08_masked_attention(everywhere, e, n)
+    assert "the padding got weight" in _line(capsys)
+    unnormalised = np.concatenate([np.exp(e[:n]), [0, 0]])
+    checks.nb08_masked_attention(unnormalised, e, n)
+    assert "must sum to 1" in _line(capsys)
+
+
+def test_8_2_bidirectional_final(capsys):
+    mg.manual_seed(0)
+    H, lengths = 3, [5, 3]
+    out, h_n = nn.GRU(2, H, bidirectional=True)(mg.randn(5, 2, 2), lengths=lengths)
+    s = _answers("08_architectures", "8.2", dict(out=out, H=H))
+    checks.nb08_bidirectional_final(s["forward_final"], s["backward_final"], out, h_n, lengths)
+    assert _line(capsys).startswith("✓ 8.2")
+    checks.nb08_bidirectional_final(out[-1, 1, :H], out[0, 1, H:], out, h_n, lengths)
+    assert "padded step" in _line(capsys)
+    checks.nb08_bidirectional_final(out[0, 1, H:], out[2, 1, :H], out, h_n, lengths)
+    assert "swapped" in _line(capsys)

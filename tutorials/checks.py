@@ -118,6 +118,55 @@ def nb04_truncated(truncated_grad, P, x, y, h0):
     return f"windows of {k} steps match the NumPy loop with dh_next = 0 at each boundary"
 
 
+@exercise("5.1 the uniform guess: loss and perplexity")
+def nb05_initial_loss(initial_loss, perplexity, vocab_size):
+    import math
+    loss, ppl = float(initial_loss), float(perplexity)
+    assert not math.isclose(loss, math.log10(vocab_size), rel_tol=1e-6), \
+        "that is log10: losses here are in nats, the natural logarithm (np.log)"
+    assert not math.isclose(loss, 1 / vocab_size, rel_tol=1e-6), \
+        "1/K is the probability of each character; the loss is minus its logarithm"
+    assert math.isclose(loss, math.log(vocab_size), rel_tol=1e-6), \
+        f"each character gets probability 1/{vocab_size}; the loss is -log of that, in nats"
+    assert math.isclose(ppl, vocab_size, rel_tol=1e-6), \
+        f"perplexity is exp(loss): for a uniform guess, the number of choices ({vocab_size}); got {ppl:.4g}"
+    return f"log {vocab_size} = {loss:.3f} nats per character, perplexity {ppl:.0f}: a {vocab_size}-sided die"
+
+
+@exercise("5.2 drawing a character at a temperature")
+def nb05_draw(draw):
+    import numpy as np
+    logits = np.array([2.0, 1.0, 0.0, -1.0, 0.5])
+    rng, n = np.random.default_rng(5), 8000
+
+    def frequencies(tau):
+        counts = np.zeros(len(logits))
+        for _ in range(n):
+            k = draw(logits, tau, rng)
+            if k is None:
+                raise NotImplementedError
+            counts[int(k)] += 1
+        return counts / n
+
+    def softmax(z):
+        e = np.exp(z - z.max())
+        return e / e.sum()
+
+    for tau in (0.5, 2.0):
+        got = frequencies(tau)
+        assert not np.allclose(got, np.eye(len(logits))[0]), "always the favourite: draw at random, do not take argmax"
+        assert not np.allclose(got, softmax(logits), atol=0.025), \
+            "these are the frequencies of temperature 1: divide the logits by tau before the softmax"
+        assert not np.allclose(got, softmax(logits * tau), atol=0.025), "divide the logits by tau, do not multiply"
+        assert np.allclose(got, softmax(logits / tau), atol=0.025), \
+            f"at tau = {tau} the frequencies {np.round(got, 3)} differ from softmax(logits / tau) " \
+            f"{np.round(softmax(logits / tau), 3)}"
+    with np.errstate(over="raise", invalid="raise"):
+        assert int(draw(np.array([800.0, 0.0]), 0.01, rng)) == 0, \
+            "overflow at a small tau: subtract logits.max() before np.exp"
+    return "8,000 draws at tau = 0.5 and 2 match softmax(logits / tau), and a tiny tau does not overflow"
+
+
 @exercise("6.1 the norm of a power of W, from its eigenvalues")
 def nb06_power_norm(power_norm):
     import numpy as np
@@ -136,7 +185,8 @@ def nb06_power_norm(power_norm):
                                      "take absolute values")
             assert n == 1 or not np.isclose(got, np.abs(lam).max() * n), "a power, not a product with n: |lambda|^n"
             assert np.isclose(got, want, rtol=1e-8), \
-                f"for n = {n} expected {want:.4g}, got {got:.4g}: W^n has eigenvalues lambda^n; which is largest in size?"
+                f"for n = {n} expected {want:.4g}, got {got:.4g}: W^n has eigenvalues lambda^n; " \
+                "which is largest in size?"
     return "max |lambda|^n: below 1 it vanishes, above 1 it explodes"
 
 
@@ -398,3 +448,44 @@ def nb07_coupled_cell(cell_class):
     xg = mg.randn(3, 2, 3, dtype=mg.float64, requires_grad=True)
     mg.gradcheck(lambda v: layer(v)[0], [xg])
     return "matches the equations in NumPy to 1e-10 and passes gradcheck through the layer's loop"
+
+
+@exercise("8.2 what h_n holds, read from output")
+def nb08_bidirectional_final(forward_final, backward_final, out, h_n, lengths, b=1):
+    """forward_final, backward_final: slices of `out` equal to h_n[0, b] and h_n[1, b] (a padded batch)."""
+    import numpy as np
+    H = h_n.shape[-1]
+    n = lengths[b]
+    fwd, bwd = (np.asarray(v.numpy() if hasattr(v, "numpy") else v) for v in (forward_final, backward_final))
+    o = out.numpy()
+    assert fwd.shape == (H,) and bwd.shape == (H,), (f"each should be one state of {H} numbers "
+                                                     f"(out[t, {b}, :H] or out[t, {b}, H:]), got {fwd.shape}, "
+                                                     f"{bwd.shape}")
+    if np.allclose(fwd, o[-1, b, :H]) and not np.allclose(fwd, h_n.numpy()[0, b]):
+        assert False, f"out[-1] is a padded step of sequence {b} (zeros): its last real step is t = {n - 1}"
+    if np.allclose(fwd, h_n.numpy()[1, b]) or np.allclose(bwd, h_n.numpy()[0, b]):
+        assert False, "the halves are swapped: out[t, b, :H] is the forward direction, out[t, b, H:] the backward"
+    assert np.allclose(fwd, h_n.numpy()[0, b]), (f"the forward direction ends at sequence {b}'s last real step "
+                                                 f"(index {n - 1}), in the first half :H")
+    assert np.allclose(bwd, h_n.numpy()[1, b]), ("the backward direction ends after reading back to the first "
+                                                 "step (index 0), in the second half H:")
+    return f"h_n[0, {b}] = out[{n - 1}, {b}, :H] and h_n[1, {b}] = out[0, {b}, H:]"
+
+
+@exercise("8.1 attention weights over a padded source")
+def nb08_masked_attention(weights, scores, length):
+    """weights: softmax of `scores` (S,) over the first `length` positions, exactly 0 at the padding."""
+    import numpy as np
+    e = np.asarray(scores.numpy() if hasattr(scores, "numpy") else scores, dtype=np.float64)
+    a = np.asarray(weights.numpy() if hasattr(weights, "numpy") else weights, dtype=np.float64)
+    assert a.shape == e.shape, f"one weight per source position: shape {e.shape}, got {a.shape}"
+    full = np.exp(e - e.max())
+    full /= full.sum()
+    assert not np.allclose(a, full), ("that is the softmax over every position: the padding got weight; "
+                                      f"leave positions {length}.. out of the softmax")
+    assert np.all(a[length:] == 0), f"the padding (positions {length} to {len(e) - 1}) must get exactly 0"
+    assert np.isclose(a.sum(), 1), f"the weights must sum to 1, yours sum to {a.sum():.4f}"
+    want = np.exp(e[:length] - e[:length].max())
+    want /= want.sum()
+    assert np.allclose(a[:length], want), "the real positions: a_j = exp(e_j) / sum over real k of exp(e_k)"
+    return f"sums to 1 over the {length} real positions, 0 at the padding; largest weight at position {a.argmax()}"
