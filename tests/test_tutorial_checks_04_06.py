@@ -122,3 +122,46 @@ def test_nb06_clip_by_norm(capsys):
     assert "leave the gradients as they are" in always
     assert "ALL squares" in wrong_norm
     assert checks.NOT_ANSWERED in blank
+
+
+# ---------------------------------------------------------------------------------------------- notebook 5
+class _Vocab:
+    def __len__(self):
+        return 65
+
+
+def test_nb05_initial_loss(capsys):
+    ns = _answer("05_char_language_model", "5.1", {"np": np, "vocab": _Vocab()})
+    checks.nb05_initial_loss(ns["initial_loss"], ns["perplexity"], 65)
+    checks.nb05_initial_loss(np.log10(65), 65.0, 65)
+    checks.nb05_initial_loss(np.log(65), np.log(65), 65)
+    checks.nb05_initial_loss(..., ..., 65)
+    passed, log10, ppl, blank = _lines(capsys)
+    assert passed.startswith(f"{checks.PASS} 5.1 ")
+    assert log10.startswith(f"{checks.FAIL} 5.1 ") and "log10" in log10
+    assert "perplexity is exp(loss)" in ppl
+    assert checks.NOT_ANSWERED in blank
+
+
+def test_nb05_draw(capsys):
+    ns = _answer("05_char_language_model", "5.2", {"np": np})
+    checks.nb05_draw(ns["draw"])
+
+    def ignores_tau(logits, tau, rng):
+        p = np.exp(logits - logits.max())
+        return rng.choice(len(p), p=p / p.sum())
+
+    def no_shift(logits, tau, rng):
+        p = np.exp(logits / tau)
+        return rng.choice(len(p), p=p / p.sum())
+
+    checks.nb05_draw(ignores_tau)
+    checks.nb05_draw(lambda logits, tau, rng: int(np.argmax(logits)))
+    checks.nb05_draw(no_shift)
+    checks.nb05_draw(checks.blank)
+    passed, tau1, greedy, overflow, blank = _lines(capsys)
+    assert passed.startswith(f"{checks.PASS} 5.2 ")
+    assert tau1.startswith(f"{checks.FAIL} 5.2 ") and "divide the logits by tau" in tau1
+    assert "do not take argmax" in greedy
+    assert "overflow" in overflow
+    assert checks.NOT_ANSWERED in blank
