@@ -109,3 +109,29 @@ def test_8_2_bidirectional_final(capsys):
     assert "padded step" in _line(capsys)
     checks.nb08_bidirectional_final(out[0, 1, H:], out[2, 1, :H], out, h_n, lengths)
     assert "swapped" in _line(capsys)
+
+
+# ----------------------------------------------------------------------------- notebook 9
+
+def test_9_1_zero_state(capsys):
+    s = _answers("09_gpu_backend", "9.1", dict(mg=mg))
+    checks.nb09_zero_state(s["zero_state"])
+    assert _line(capsys).startswith("✓ 9.1")
+    checks.nb09_zero_state(lambda x, hidden: mg.zeros(x.shape[0], hidden))           # float32 whatever x is
+    assert "dtype=x.dtype" in _line(capsys)
+    checks.nb09_zero_state(lambda x, hidden: mg.zeros(hidden, x.shape[0], dtype=x.dtype, device=x.device))
+    assert "shape (5, 7)" in _line(capsys)
+
+
+class _Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 2)
+
+
+def test_9_2_load_on(capsys):
+    s = _answers("09_gpu_backend", "9.2", dict(mg=mg, TinyLM=_Tiny))
+    checks.nb09_load_on(s["load_on"], _Tiny)
+    assert _line(capsys).startswith("✓ 9.2")
+    checks.nb09_load_on(lambda path, device: _Tiny().to(device), _Tiny)                # never loads
+    assert "not the saved ones" in _line(capsys)

@@ -489,3 +489,54 @@ def nb08_masked_attention(weights, scores, length):
     want /= want.sum()
     assert np.allclose(a[:length], want), "the real positions: a_j = exp(e_j) / sum over real k of exp(e_k)"
     return f"sums to 1 over the {length} real positions, 0 at the padding; largest weight at position {a.argmax()}"
+
+
+def _devices():
+    import minigrad as mg
+    return ["cpu"] + (["cuda"] if mg.cuda_is_available() else [])
+
+
+@exercise("9.1 a device-agnostic zero state")
+def nb09_zero_state(zero_state):
+    """zero_state(x, hidden): zeros (x.shape[0], hidden) on x's device, in x's dtype."""
+    import minigrad as mg
+    for device in _devices():
+        for dtype in (mg.float32, mg.float64):
+            x = mg.randn(5, 3, dtype=dtype, device=device)
+            h = zero_state(x, 7)
+            if h is None:                              # the body is still `...`
+                raise NotImplementedError
+            assert isinstance(h, mg.Tensor), f"return a minigrad Tensor, got {type(h).__name__}"
+            assert tuple(h.shape) == (5, 7), f"one row per example in x: shape (5, 7) here, got {tuple(h.shape)}"
+            assert h.device == x.device, f"x is on {x.device} but the state is on {h.device}: pass device=x.device"
+            assert h.dtype == x.dtype, (f"x is {x.dtype} but the state is {h.dtype}: pass dtype=x.dtype "
+                                        "(a float64 model would otherwise mix dtypes)")
+            assert not h.numpy().any(), "the initial state is all zeros"
+    return f"right shape, dtype and device on {' and '.join(_devices())}"
+
+
+@exercise("9.2 a checkpoint loaded on any device")
+def nb09_load_on(load_on, make_model):
+    """load_on(path, device) -> a make_model() with the saved weights, on `device`."""
+    import os
+    import tempfile
+
+    import numpy as np
+
+    import minigrad as mg
+    mg.manual_seed(123)
+    saved = make_model()
+    for p in saved.parameters():                       # weights no fresh model has
+        p.data += 0.5
+    path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
+    mg.save(saved.state_dict(), path)
+    for device in _devices():
+        model = load_on(path, device)
+        if model is None:                              # the body is still `...`
+            raise NotImplementedError
+        params = list(model.parameters())
+        assert all(str(p.device).startswith(device) for p in params), \
+            f"some parameters are not on {device}: call .to(device) on the model"
+        same = all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(saved.parameters(), params))
+        assert same, "the weights are not the saved ones: load_state_dict(mg.load(path)) before returning"
+    return f"the saved weights, on {' and '.join(_devices())}"
