@@ -67,6 +67,21 @@ def test_notebook_executes(name):
             f"exercise {ids[-1]}: its check did not report the blank answer"
 
 
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_every_notebook_has_checked_exercises(name):
+    """At least two "Your turn" exercises, numbered N.1, N.2, ... for notebook N, each with a model answer in
+    tutorials/solutions/ and followed by a cell that calls one of tutorials/checks.py's checks."""
+    nb, stem = _read(name), name[:-len(".ipynb")]
+    found = build.exercises(nb)
+    number = int(name[:2])
+    assert list(found) == [f"{number}.{k}" for k in range(1, len(found) + 1)] and len(found) >= 2, list(found)
+    answers = build.solutions(stem)
+    assert set(answers) == set(found), f"tutorials/solutions/{stem}.py answers {sorted(answers)}"
+    for exercise_id, i in found.items():
+        follower = nb.cells[i + 1]
+        assert follower.cell_type == "code" and "checks." in follower.source, f"exercise {exercise_id} is not checked"
+
+
 def test_a_check_passes_fails_with_its_hint_and_never_raises(capsys):
     @checks.exercise("0.1 doubling")
     def double_check(fn):
