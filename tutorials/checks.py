@@ -540,3 +540,62 @@ def nb09_load_on(load_on, make_model):
         same = all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(saved.parameters(), params))
         assert same, "the weights are not the saved ones: load_state_dict(mg.load(path)) before returning"
     return f"the saved weights, on {' and '.join(_devices())}"
+
+
+# ---- notebook 10
+@exercise("10.1 the probability of a text")
+def nb10_log_prob(log_prob):
+    """log_prob(probs, text, vocab) -> sum over t of log probs[t, id of text[t+1]] (natural log)."""
+    import numpy as np
+
+    from models.char_lm.data import Vocab
+    vocab = Vocab.from_text("ab c\n")
+    text = "a cab\nbca ba"
+    probs = np.random.default_rng(10).dirichlet(np.ones(len(vocab)), size=len(text))
+    got = log_prob(probs, text, vocab)
+    if got is None:                                    # the body is still `...`
+        raise NotImplementedError
+    ids = vocab.encode(text)
+    want = float(np.log(probs[np.arange(len(text) - 1), ids[1:]]).sum())
+    same_char = float(np.log(probs[np.arange(len(text) - 1), ids[:-1]]).sum())
+    assert np.ndim(got) == 0, f"return one number (the sum over the text), got an array of shape {np.shape(got)}"
+    got = float(got)
+    assert not np.isclose(got, same_char), ("row t is the distribution of the character AFTER text[t]: "
+                                            "score text[t + 1] with probs[t]")
+    assert not np.isclose(got, want / (len(text) - 1)), "sum the log-probabilities, do not average them"
+    assert not np.isclose(got, want / np.log(2)), "use the natural log (np.log): the losses here are in nats"
+    assert got < 0, "a log-probability is never positive: take np.log of the probabilities"
+    assert np.isclose(got, want), (f"expected {want:.4f} nats, got {got:.4f}: {len(text) - 1} terms, "
+                                   "log probs[t, vocab.index[text[t + 1]]] for t = 0 .. len(text) - 2")
+    return f"{got:.4f} nats, the sum of {len(text) - 1} log-probabilities"
+
+
+@exercise("10.2 a vowel cell")
+def nb10_vowel_cell(vowel_feature, best_vowel_cell):
+    """vowel_feature(text) -> 1.0 on a/e/i/o/u (either case), else 0.0; best_vowel_cell(states, feature) ->
+    (value, layer, cell, r) of the cell whose activation correlates most strongly (|r|) with the feature."""
+    import numpy as np
+    text = "Ah, but Eve is out.\nOUR Ice! yes"
+    f = vowel_feature(text)
+    if f is None:                                      # the body is still `...`
+        raise NotImplementedError
+    want = np.array([ch in "aeiouAEIOU" for ch in text], dtype=np.float64)
+    f = np.asarray(f, dtype=np.float64)
+    assert f.shape == want.shape, f"one value per character: shape ({len(text)},), got {f.shape}"
+    wrong = [repr(text[i]) for i in np.flatnonzero(f != want)]
+    assert not wrong, f"wrong at {', '.join(wrong[:4])}: 1.0 on a e i o u in either case, 0.0 elsewhere"
+    rng = np.random.default_rng(3)
+    states = {"h": rng.standard_normal((len(text), 2, 6)), "c": np.tanh(rng.standard_normal((len(text), 2, 6)))}
+    states["h"][:, 0, 2] += 2.0 * want                 # weakly vowel-like
+    states["c"][:, 1, 4] = np.tanh(-3.0 * want + 0.3 * rng.standard_normal(len(text)))   # strongly, negative
+    got = best_vowel_cell(states, want)
+    if got is None:
+        raise NotImplementedError
+    value, layer, cell, r = got
+    a = states[value][:, layer, cell]
+    true_r = float(np.corrcoef(a, want)[0, 1])
+    assert (value, layer, cell) == ("c", 1, 4), (f"{value} layer {layer} cell {cell} (r = {true_r:+.3f}) is not "
+                                                 "the strongest: rank by |r| (a strongly negative r counts), over "
+                                                 "both h and c and every layer")
+    assert np.isclose(r, true_r), f"r should be that cell's Pearson r, {true_r:+.3f}, got {r}"
+    return f"found c layer 1 cell 4, r = {r:+.3f} (a cell can track a feature by going negative)"
