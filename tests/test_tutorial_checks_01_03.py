@@ -1,16 +1,11 @@
 """The exercise checks of notebooks 1-3 fail a wrong answer with their hint and pass the model answer."""
-import importlib.util
 import math
-import os
 
 import numpy as np
 
 import minigrad as mg
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_spec = importlib.util.spec_from_file_location("tutorials_checks_01_03", os.path.join(ROOT, "tutorials", "checks.py"))
-checks = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(checks)
+from tutorial_modules import checks
 
 
 def _said(capsys):

@@ -1,9 +1,6 @@
 """The checks of notebooks 4-6: each fails on a wrong answer with its hint, and passes on the model answer.
 
 The model answers are read from tutorials/solutions/ and run in a namespace set up like the notebook's."""
-import importlib.util
-import os
-
 import numpy as np
 
 import minigrad as mg
@@ -11,19 +8,7 @@ import minigrad.nn.functional as F
 from minigrad import nn
 from models import bptt
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TUTORIALS = os.path.join(ROOT, "tutorials")
-
-
-def _load(name, file):
-    spec = importlib.util.spec_from_file_location(f"tutorials_{name}", os.path.join(TUTORIALS, file))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-checks = _load("checks", "checks.py")
-build = _load("build", "_build.py")
+from tutorial_modules import build, checks
 
 
 def _answer(notebook, exercise_id, namespace):

@@ -1,30 +1,15 @@
 """The checks of notebooks 7-9: each fails a wrong answer with its hint and passes the model answer."""
-import importlib.util
-import os
-
 import numpy as np
 import pytest
 
 import minigrad as mg
 from minigrad import nn
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TUTORIALS = os.path.join(ROOT, "tutorials")
-
-
-def _load(name, file):
-    spec = importlib.util.spec_from_file_location(f"tutorials_{name}", os.path.join(TUTORIALS, file))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-checks = _load("checks", "checks.py")
+from tutorial_modules import build, checks
 
 
 def _answers(stem, exercise_id, scope):
     """Run the model answer of one exercise from tutorials/solutions/<stem>.py in `scope`; returns the scope."""
-    build = _load("build", "_build.py")
     exec(build.solutions(stem)[exercise_id], scope)
     return scope
 

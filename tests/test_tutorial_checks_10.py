@@ -1,13 +1,8 @@
 """The exercise checks of notebook 10 fail a wrong answer with their hint and pass the model answer."""
-import importlib.util
-import os
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_spec = importlib.util.spec_from_file_location("tutorials_checks_10", os.path.join(ROOT, "tutorials", "checks.py"))
-checks = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(checks)
+from tutorial_modules import checks
 
 
 def _line(capsys):

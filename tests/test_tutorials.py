@@ -4,28 +4,17 @@ Each notebook is one test (pytest-xdist spreads them over its workers). The comm
 away before the run, so a notebook that no longer works with the current library fails here, whatever its
 saved outputs say. Notebooks are built from tutorials/_source/*.md by tutorials/_build.py.
 """
-import importlib.util
 import os
 import re
 
 import nbformat
 import pytest
+from tutorial_modules import TUTORIALS, build, checks
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TUTORIALS = os.path.join(ROOT, "tutorials")
 NOTEBOOKS = sorted(f for f in os.listdir(TUTORIALS) if f.endswith(".ipynb"))
 MAX_TOTAL_BYTES = 2 * 1024 * 1024
 
 
-def _load(name, file=None):
-    spec = importlib.util.spec_from_file_location(f"tutorials_{name}", os.path.join(TUTORIALS, file or name + ".py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-build = _load("build", "_build.py")
-checks = _load("checks")
 
 
 def _read(name):
