@@ -58,9 +58,9 @@ class FusedLSTMStep(Function):
             c_new = f * c + i * g
             tc = xp.tanh(c_new)
             h_new = o * tc
-        self.act, self.c, self.tc, self.h, self.w_hh = act, c, tc, h, w_hh
+        self.act, self.c, self.tc, self.h, self.w_hh, self.w_hr = act, c, tc, h, w_hh, w_hr
         if w_hr is not None:                               # the projection: h' = h_raw W_hr^T
-            self.h_raw, self.w_hr = h_new, w_hr
+            self.h_raw = h_new
             h_new = h_new @ w_hr.T
         return h_new, c_new
 
@@ -69,7 +69,7 @@ class FusedLSTMStep(Function):
         act, c, tc = self.act, self.c, self.tc
         H = c.shape[1]
         gw_hr = None
-        if gh is not None and len(self.needs_grad) == 5:  # through the projection: dh_raw = dh' W_hr
+        if gh is not None and self.w_hr is not None:      # through the projection: dh_raw = dh' W_hr
             gw_hr = gh.T @ self.h_raw if self.needs_grad[4] else None     # dW_hr = dh'^T h_raw
             gh = gh @ self.w_hr
         if gh is None:
@@ -89,9 +89,7 @@ class FusedLSTMStep(Function):
             gc_prev = dc * f
         gh_prev = dgates @ self.w_hh if self.needs_grad[1] else None
         gw = dgates.T @ self.h if self.needs_grad[3] else None
-        if len(self.needs_grad) == 4:                      # no projection
-            return dgates, gh_prev, gc_prev, gw
-        return dgates, gh_prev, gc_prev, gw, gw_hr
+        return (dgates, gh_prev, gc_prev, gw) if self.w_hr is None else (dgates, gh_prev, gc_prev, gw, gw_hr)
 
     def decompose(self, xw, h, c, w_hh, w_hr=None):
         """The same step in plain ops (for higher derivatives): LSTMGatedCell.step -> (h', c')."""
