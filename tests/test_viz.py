@@ -774,3 +774,21 @@ def test_render_stops_dot_past_its_time_limit(tmp_path, monkeypatch):
     model, loss, names = demo.build("rnn", layers=1, steps=2)
     with pytest.raises(RuntimeError, match="more than 0.5 s"):
         rendering.render(loss, tmp_path / "a.png", timeout=0.5, module=model, names=names)
+
+
+def test_a_named_intermediate_tensor_labels_the_edge_that_carries_it():
+    """names= works for results too: the seq2seq's context (the encoder's h_n) is the one edge labelled 'context'."""
+    from models.shapes import Seq2Seq, seq2seq_loss
+    mg.manual_seed(0)
+    model = Seq2Seq(5, 5, embed=4, hidden=4, cell="gru")
+    seen = {}
+    handle = model.encoder.register_forward_hook(lambda module, args, out: seen.update(context=out[1]))
+    loss = seq2seq_loss(model, (np.array([[1, 2, 3]]), np.array([[3, 2, 1]]), None))
+    handle.remove()
+    nodes, _, edges = parse_dot(viz.draw_graph(loss, module=model, detail="cell", names=seen).source)
+    labelled = [(a, b) for a, b, attrs in edges if attrs.get("label") == "context"]
+    assert len(labelled) == 1
+    src, dst = labelled[0]
+    assert nodes[src]["label"].startswith("Stack") and nodes[dst]["label"].startswith("Unbind")
+    unnamed = parse_dot(viz.draw_graph(loss, module=model, detail="cell").source)[2]
+    assert not any(attrs.get("label") == "context" for _, _, attrs in unnamed)

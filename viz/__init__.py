@@ -12,7 +12,8 @@ Options of draw_graph/render: detail='op' (every op) or 'cell' (one node per cel
 projection folded in); rolled=True (one step, the recurrence through a 1-step delay); grads=True (colour
 by gradient norm, after backward(retain_graph=True); viz.retain_grads(loss) before backward colours every
 op); max_steps=k (first and last k steps, the middle elided); rankdir='LR' or 'TB' (where time runs);
-names={"x": x} labels inputs (or any leaf). The graph must still exist: draw it before backward, or
+names={"x": x} labels inputs (or any leaf); a named result labels the edge that carries it
+(names={"context": h_n}). The graph must still exist: draw it before backward, or
 backward with retain_graph=True.
 
 Layers, directions and time steps come from the facts the recurrent loop records on its nodes (`node.meta`,

@@ -263,7 +263,9 @@ def _add_edges(view, graph, where, unit_of, steps):
             if back and kind != "elided":
                 kind = "grad" if BACKWARD in s.meta else "saved"
             label = ""
-            if recurrent and back:
+            if tn.name and not back:
+                label = tn.name                             # the user named this tensor: names={"context": h}
+            elif recurrent and back:
                 label = "∂" + str(s.t).translate(SUBSCRIPT)     # ∂h_k: the gradient of the state entering step s
             elif recurrent:
                 label = names[tkey] + ("" if rolled else str(shown(s.t)).translate(SUBSCRIPT))   # step t makes h_t
