@@ -33,7 +33,7 @@ def exercise(title):
                     raise NotImplementedError
                 ok, message = True, check(*answer, **kwargs) or "correct"
             except NotImplementedError:
-                ok, message = False, f"{NOT_ANSWERED} (fill in the `...` above, then run both cells)"
+                ok, message = False, f"{NOT_ANSWERED} (fill in the blank above, then run both cells)"
             except AssertionError as e:
                 ok, message = False, str(e).split("\n")[0] or "not quite: compare with the text above"
             except Exception as e:                      # the learner's code failed: say how, not a traceback
