@@ -289,9 +289,14 @@ def test_cell_detail_aligns_layers_and_reverse_runs_backwards():
             for d1 in ("layer 1", "layer 1 (reverse)"):
                 assert any(a == cell[(d, t)] and b == cell[(d1, t)] for a, b, _ in edges)
     back = [(a, b) for a, b, at in edges if at.get("dir") == "back"]
-    assert len(back) == 2 * 2            # reverse state edges, written with time (t -> t+1) and drawn backwards
-    for a, b in back:
+    steps_back = [(a, b) for a, b in back if b in cell.values()]
+    assert len(steps_back) == 2 * 2      # reverse state edges, written with time (t -> t+1) and drawn backwards
+    for a, b in steps_back:
         assert "reverse" in clusters[nodes[a]["cluster"][-2]]
+    starts = [(a, b) for a, b in back if b not in cell.values()]
+    assert len(starts) == 2              # h₀ of each reverse layer enters step T: written T -> h₀, after step T
+    for a, b in starts:
+        assert nodes[b]["label"] == "h₀\n2×4" and a == cell[(clusters[nodes[b]["cluster"][-1]], 3)]
     xs = [v for v in nodes.values() if v.get("label", "").startswith("x[")]
     assert sorted(v.get("label", "").split("\n")[0] for v in xs) == ["x[1]", "x[2]", "x[3]"]
 
@@ -312,6 +317,106 @@ def test_cell_detail_puts_x_t_inside_its_layers_cluster(cell, layers, bidirectio
     assert len(drawn) == 3
     for v in drawn:
         assert [clusters[c] for c in v["cluster"]] == [f.title for f in shared], v
+
+
+# ----------------------------------------------------------------------------- the initial state
+
+def initial_boxes(nodes, clusters):
+    """{label's first line: [cluster titles, outermost first]} of the boxes named h₀ / c₀ (one per layer-direction)."""
+    found = {}
+    for v in nodes.values():
+        first = v.get("label", "").split("\n")[0]
+        if first in ("h₀", "c₀"):
+            found.setdefault(first, []).append(tuple(clusters[c] for c in v["cluster"]))
+    return found
+
+
+LAYER_CASES = [("RNN", 1, False, False), ("LSTM", 1, False, True), ("GRU", 1, False, True), ("LSTM", 2, False, False),
+               ("GRU", 2, True, True), ("RNN", 1, True, False)]
+
+
+@pytest.mark.parametrize("detail", ["op", "cell"])
+@pytest.mark.parametrize("kind, layers, bidirectional, fused", LAYER_CASES)
+def test_default_initial_state_is_drawn_as_h0_in_its_layers_cluster(kind, layers, bidirectional, fused, detail):
+    """The zeros a layer makes when no h0 is passed: one 'h₀' box (and 'c₀' for an LSTM) per layer-direction,
+    in that layer's cluster and in no step's, with one state edge into the step that runs first."""
+    mg.manual_seed(0)
+    m = getattr(nn, kind)(3, 4, num_layers=layers, bidirectional=bidirectional, fused=fused)
+    out, _ = m(mg.randn(3, 2, 3))
+    nodes, clusters, edges = parse_dot(viz.draw_graph(out.sum(), module=m, detail=detail).source)
+    titles = sorted(f"layer {k}" + side for k in range(layers) for side in ("", " (reverse)")[:1 + bidirectional])
+    boxes = initial_boxes(nodes, clusters)
+    assert sorted(boxes) == (["c₀", "h₀"] if kind == "LSTM" else ["h₀"])
+    for where in boxes.values():
+        assert sorted(where) == [(title,) for title in titles]          # its layer's cluster, never a step's
+    assert not any(v.get("label", "").startswith("input\n2×4") for v in nodes.values())   # no stray 'input'
+    for key, v in nodes.items():
+        if v.get("label", "").split("\n")[0] not in ("h₀", "c₀"):
+            continue
+        layer = clusters[v["cluster"][-1]]
+        outs = [(b, at) for a, b, at in edges if key in (a, b) and at.get("style") != "invis"]
+        assert len(outs) == 1
+        dst, at = outs[0]
+        dst = dst if dst != key else [a for a, b, _ in edges if b == key][0]    # written backwards: dir=back
+        assert at["color"] == "#1a5fb4"                             # a state edge: the chain starts at h₀
+        first = 3 if layer.endswith("(reverse)") else 1             # a reverse layer starts at t = T
+        assert [clusters[c] for c in nodes[dst]["cluster"]][-2:] == [layer, f"t = {first}"], (key, dst)
+        assert (at.get("dir") == "back") == (detail == "cell" and first == 3)
+
+
+def test_initial_state_stays_outside_step_1_with_elided_steps_and_in_the_seq2seq_encoder():
+    mg.manual_seed(0)
+    m = nn.LSTM(3, 4)
+    out, _ = m(mg.randn(9, 2, 3))
+    nodes, clusters, _ = parse_dot(viz.draw_graph(out.sum(), module=m, detail="cell", max_steps=2).source)
+    assert initial_boxes(nodes, clusters) == {"h₀": [("layer 0",)], "c₀": [("layer 0",)]}
+    from models.shapes import Seq2Seq, seq2seq_loss
+    model = Seq2Seq(5, 5, embed=4, hidden=4, cell="gru")
+    loss = seq2seq_loss(model, (np.array([[1, 2, 3]]), np.array([[3, 2, 1]]), None))
+    for detail in ("op", "cell"):
+        nodes, clusters, _ = parse_dot(viz.draw_graph(loss, module=model, detail=detail).source)
+        assert initial_boxes(nodes, clusters) == {"h₀": [("encoder", "layer 0")]}   # the decoder starts from the context
+        assert not any(v.get("label", "").startswith("input\n1×4") for v in nodes.values())
+
+
+def test_initial_state_keeps_a_users_name_and_only_states_are_initial_states():
+    """A named h0 keeps its name, out of step 1. A constant that every step reads afresh is no state: it stays
+    'input', in its step."""
+    W = mg.randn(4, 4, requires_grad=True)
+    h0, h = mg.zeros(2, 4), None
+    h, bumps = h0, []
+    for t in range(3):
+        with mg.annotate(t=t):
+            bumps.append(mg.ones(2, 4))
+            h = (h @ W + bumps[-1]).tanh()
+    for detail in ("op", "cell"):
+        nodes, clusters, _ = parse_dot(viz.draw_graph(h.sum(), names={"start": h0}, detail=detail).source)
+        start = [v for v in nodes.values() if v.get("label", "") == "start\n2×4"]
+        assert len(start) == 1 and start[0]["cluster"] == () and "initial state h₀" in start[0]["tooltip"]
+        assert initial_boxes(nodes, clusters) == {}
+        consts = [v for v in nodes.values() if v.get("label", "") == "input\n2×4"]
+        assert sorted(clusters[inner(v)] for v in consts) == ["t = 1", "t = 2", "t = 3"]
+    mg.manual_seed(0)                                   # a given h0 with a graph: its name, outside the steps
+    m = nn.GRU(3, 4, num_layers=2)
+    given = mg.zeros(2, 2, 4, requires_grad=True)
+    out, _ = m(mg.randn(3, 2, 3), given)
+    nodes, clusters, _ = parse_dot(viz.draw_graph(out.sum(), module=m, detail="cell", names={"h0": given}).source)
+    assert [v["cluster"] for v in nodes.values() if v.get("label", "") == "h0\n2×2×4"] == [()]
+    assert initial_boxes(nodes, clusters) == {}
+
+
+@pytest.mark.parametrize("detail", ["op", "cell"])
+def test_rolled_picture_feeds_the_initial_state_into_the_delay(detail):
+    mg.manual_seed(0)
+    m = nn.LSTM(3, 4, fused=detail == "cell")
+    out, _ = m(mg.randn(3, 2, 3))
+    nodes, clusters, edges = parse_dot(viz.draw_graph(out.sum(), module=m, detail=detail, rolled=True).source)
+    assert initial_boxes(nodes, clusters) == {"h₀": [("layer 0",)], "c₀": [("layer 0",)]}
+    for key, v in nodes.items():
+        name = v.get("label", "").split("\n")[0]
+        if name in ("h₀", "c₀"):
+            (dst,) = [b for a, b, _ in edges if a == key]
+            assert nodes[dst]["label"].startswith("delay") and nodes[dst]["tooltip"].startswith(name[0] + " waits")
 
 
 # ----------------------------------------------------------------------------- rolled and elided
@@ -428,13 +533,13 @@ GOLDEN = r'''digraph minigrad {
 		label="rnn"; style="rounded"; color="#7a7a7a"; fontsize="12"
 		subgraph "cluster_rnn/layer0" {
 			label="layer 0"; style="rounded,filled"; fillcolor="#f6f6f6"; color="#c8c8c8"; fontsize="11"
+			"leaf0" [fillcolor="#f2f2f2", style="filled", color="#777777", label="h0\n1×2", tooltip="the initial state h₀ of rnn/layer 0: input float32[1, 2]"]
 			"leaf1" [fillcolor="#ffffff", style="filled", penwidth="2", label="leaf\n2×2", color="#2b6cb0", fontcolor="#2b6cb0", tooltip="leaf float32[2, 2]"]
 			subgraph "cluster_rnn/layer0/t0" {
 				label="t = 1"; style="rounded"; color="#9a9a9a"; fontsize="10"; fontcolor="#555555"
 				"op0" [fillcolor="#eef3fb", color="#8aa4c8", label="MatMul", tooltip="MatMul #0"]
 				"op1" [fillcolor="#eef3fb", color="#8aa4c8", label="Add", tooltip="Add #1"]
 				"op2" [fillcolor="#eef3fb", color="#8aa4c8", label="Tanh", tooltip="Tanh #2"]
-				"leaf0" [fillcolor="#f2f2f2", style="filled", color="#777777", label="h0\n1×2", tooltip="input float32[1, 2]"]
 				"leaf2" [fillcolor="#f2f2f2", style="filled", color="#999999", label="input\n1×2", tooltip="const float32[1, 2]"]
 			}
 			subgraph "cluster_rnn/layer0/t1" {
@@ -446,7 +551,7 @@ GOLDEN = r'''digraph minigrad {
 			}
 		}
 	}
-	"leaf0" -> "op0"
+	"leaf0" -> "op0" [color="#1a5fb4", fontcolor="#1a5fb4", penwidth="1.8", weight="4"]
 	"leaf1" -> "op0" [style="dashed", penwidth="0.8", color="#2b6cb0"]
 	"leaf2" -> "op1"
 	"op0" -> "op1" [weight="4"]

@@ -14,7 +14,8 @@ by gradient norm, after backward(retain_graph=True); viz.retain_grads(loss) befo
 op); max_steps=k (first and last k steps, the middle elided); rankdir='LR' or 'TB' (where time runs);
 names={"x": x} labels inputs (or any leaf); a named result labels the edge that carries it
 (names={"context": h_n}). The graph must still exist: draw it before backward, or
-backward with retain_graph=True.
+backward with retain_graph=True. A layer's initial state (the zeros it makes when no h0 is passed) is
+drawn as h₀ (and c₀) in the layer's cluster, outside step 1, and rolled as what the delay holds first.
 
 Layers, directions and time steps come from the facts the recurrent loop records on its nodes (`node.meta`,
 see viz/steps.py), never from scope names: a loop of your own shows its steps when each is wrapped in

@@ -248,7 +248,9 @@ def _edge(view, edge, colours, cells, src=None, dst=None, arrowhead=None):
     same = src.group is not None and src.group == dst.group
     if same and not cells:
         attrs["weight"] = "4"                      # keep a step's ops together, in data-flow order
-    if same and cells and src.t is not None and dst.t is not None and src.t > dst.t:
+    start = view.initial.get(edge.src)
+    if same and cells and ((src.t is not None and dst.t is not None and src.t > dst.t)
+                           or (start is not None and start.backwards)):
         a, b = b, a                                # reverse direction: drawn backwards, laid out with time
         attrs["dir"] = "back"
     if same and cells and edge.kind == "recurrent":

@@ -10,28 +10,38 @@ show the scope names as they are).
   a recurrent edge through a 'delay' unit (the textbook circuit diagram).
 - max_steps=k keeps the first and last k steps of each group and replaces the rest by one 'elided' unit.
 Leaves (parameters, inputs) are drawn once, outside the time clusters; the output is drawn after its op.
+A group's initial state (the zeros a layer makes when no h0 is passed, or a given h0 that is a leaf) belongs
+to no step: it is drawn in the group's cluster as h₀ (c₀, ...; a name from `names` is kept), its edge starts
+the chain of state edges, and a rolled picture feeds it into the delay (see `_initial_states`).
 A graph that holds a backward pass (create_graph=True) is drawn as viz/passes.py says: its edges are
 'grad' (backward to backward), 'saved' (a forward value read by the backward) or forward edges as above.
 """
+from collections import namedtuple
+
 from . import passes as passes_
 from .fold import fold_plumbing
-from .steps import BACKWARD, group_frames, locate, shown, split_frames, time_frame
+from .steps import BACKWARD, group_frames, group_name, locate, shown, split_frames, time_frame
 from .units import Edge, Unit, common_prefix, shape_text
 
 PLUMBING = ("GetItem", "Reshape", "Unbind", "Split", "Permute", "Cast")   # left out of a step's description
 GATES = {"LSTM": "ifgo", "GRU": "rzn"}          # the pieces of the built-in cells' gate split, in order
 SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 UNROLL_NOTE = "unroll=True draws its steps"
+# A group's initial state: its `group`, the `state` it starts ('h', 'c': the name the state edges carry),
+# `first`, the step that reads it, and `backwards`: the group ran from its last step (a layer run in reverse).
+InitialState = namedtuple("InitialState", "group state first backwards")
 
 
 class View:
     """`units` (key -> Unit), `edges`, `steps` ({group: [time-step frames or elided unit key, in time order]}),
-    `frames` ({group: the clusters around it}), `rep` (rolled: {group: the step drawn}) and the options."""
+    `frames` ({group: the clusters around it}), `rep` (rolled: {group: the step drawn}), `initial` ({leaf key:
+    InitialState}: the groups' initial states) and the options."""
 
     def __init__(self, graph, detail, rolled, max_steps, passes="forward"):
         self.graph, self.detail, self.rolled, self.max_steps = graph, detail, rolled, max_steps
         self.passes = passes                       # 'forward' (no backward nodes), 'backward' or 'both'
         self.units, self.edges, self.steps, self.frames, self.rep = {}, [], {}, {}, {}
+        self.initial = {}
         self.whole = graph                         # the captured graph, before backward_only left out the forward
         self._seen, self._ids = set(), {}
 
@@ -231,6 +241,29 @@ def _state_names(graph, where, crossing):
     return names
 
 
+def _initial_states(graph, where, steps, names):
+    """{leaf key: InitialState}: the leaves that start a group's recurrence. A structural fact, no guess: a
+    tensor without a graph that the group's first step reads where its second step (the same op at the same
+    place, same occurrence, same input slot) reads a state the first step made. The steps are taken in the
+    order they ran, so a layer run in reverse starts at t = T. A group of one step shows no such fact."""
+    found = {}
+    for group, by_t in steps.items():
+        if len(by_t) < 2 or len(group) > 3:            # a backward group's inputs are gradients, not states
+            continue
+        first, second = sorted(by_t, key=lambda t: graph.ops[by_t[t][0]].id)[:2]
+        backwards = first == max(by_t)
+        twin = {s: k for k, s in _signatures(graph, by_t[second], where).items()}
+        for k, s in _signatures(graph, by_t[first], where).items():
+            if s not in twin:
+                continue
+            for a, b in zip(graph.ops[k].inputs, graph.ops[twin[s]].inputs):
+                made = graph.tensors[b].op
+                if (graph.tensors[a].op is None and b in names and where[made].group == group
+                        and where[made].t == first):
+                    found.setdefault(a, InitialState(group, names[b], first, backwards))
+    return found
+
+
 def _add_edges(view, graph, where, unit_of, steps):
     units, rolled, fine = view.units, view.rolled, view.detail == "op" and not view.rolled
     crossing = set()
@@ -240,6 +273,8 @@ def _add_edges(view, graph, where, unit_of, steps):
             if src is not None and _recurrent(where[src], where[op.key]):
                 crossing.add(tkey)
     names = _state_names(graph, where, crossing)
+    view.initial = _initial_states(graph, where, steps, names)
+    delays = {}                                        # rolled: (group, state name) -> its delay unit
     leaf_users = {}
     for op in graph.ops.values():
         dst, d = unit_of.get(op.key), where[op.key]
@@ -277,16 +312,25 @@ def _add_edges(view, graph, where, unit_of, steps):
             if recurrent and rolled:
                 delay = view.add_unit(Unit(f"delay:{src}:{names[tkey]}", "delay", "delay\n1 step", view.frames[s.group],
                                            f"{names[tkey]} waits one time step"))
+                delays.setdefault((s.group, names[tkey]), delay.key)
                 view.add_edge(src, delay.key, "recurrent", names[tkey])
                 view.add_edge(delay.key, dst, "delay", f"{names[tkey]}(t−1)")
                 continue
             view.add_edge(src, dst, kind, label, ident=(src, dst, tkey, slot) if fine else None)
+    for tkey, start in view.initial.items():    # rolled: the delay holds the initial state before step 1
+        if rolled and (start.group, start.state) in delays:
+            _leaf_unit(view, graph.tensors[tkey])
+            leaf_users.setdefault(tkey, []).append(delays[start.group, start.state])
+            view.add_edge(tkey, delays[start.group, start.state], _leaf_kind(view, graph.tensors[tkey]))
     for tkey, users in leaf_users.items():       # a leaf sits where its users are, outside their time
         unit = units[tkey]                         # steps unless it is data that one step alone reads
         outside, step = split_frames(common_prefix([units[u].cluster for u in users]))
-        local = step is not None and not rolled and unit.kind in ("input", "const", "saved")
+        local = (step is not None and not rolled and unit.kind in ("input", "const", "saved")
+                 and tkey not in view.initial)     # an initial state belongs to no step
         unit.cluster = outside + (step,) if local else outside
         unit.t = step.t if local else None
+        if tkey in view.initial:
+            unit.group = view.initial[tkey].group
 
 
 def _piece_label(graph, where, tn, steps, rolled):
@@ -310,14 +354,33 @@ def _leaf_edge(view, tn, dst, slot, leaf_users):
         view.add_unit(Unit(key, "const", f"{tn.value:g}", view.units[dst].cluster, f"constant {tn.dtype}"))
         view.add_edge(key, dst, "data")
         return
-    if tn.key not in view.units:
-        label = tn.name or ("leaf" if tn.kind == "leaf" else "input" if view.passes == "forward" else "constant")
-        info = f"{tn.kind} {tn.dtype}{list(tn.shape)}"
-        view.add_unit(Unit(tn.key, tn.kind, label + "\n" + shape_text(tn.shape), (), info))
-        view.units[tn.key].grad_norm = tn.grad_norm
+    _leaf_unit(view, tn)
     leaf_users.setdefault(tn.key, []).append(dst)
-    kind = "param" if tn.kind in ("param", "leaf") else "saved" if tn.kind == "saved" else "data"
-    view.add_edge(tn.key, dst, kind)
+    view.add_edge(tn.key, dst, _leaf_kind(view, tn))
+
+
+def _leaf_unit(view, tn):
+    """The box of a leaf: its name, or what it is ('input', 'leaf', an initial state 'h₀')."""
+    if tn.key in view.units:
+        return view.units[tn.key]
+    start = view.initial.get(tn.key)
+    label = tn.name or ("leaf" if tn.kind == "leaf" else "input" if view.passes == "forward" else "constant")
+    info = f"{tn.kind} {tn.dtype}{list(tn.shape)}"
+    if start is not None:
+        label = tn.name or start.state + "0".translate(SUBSCRIPT)
+        where = f" of {group_name(start.group)}" if group_frames(start.group) else ""
+        info = f"the initial state {start.state}{'0'.translate(SUBSCRIPT)}{where}: {info}"
+    unit = view.add_unit(Unit(tn.key, tn.kind, label + "\n" + shape_text(tn.shape), (), info))
+    unit.grad_norm = tn.grad_norm
+    return unit
+
+
+def _leaf_kind(view, tn):
+    """The edge out of a leaf: a parameter's (dashed, in its colour), a state's (an initial state starts the
+    chain of state edges) or data."""
+    if tn.kind == "param" or (tn.kind == "leaf" and tn.key not in view.initial):
+        return "param"
+    return "recurrent" if tn.key in view.initial else "saved" if tn.kind == "saved" else "data"
 
 
 def _add_output(view, graph, unit_of):
