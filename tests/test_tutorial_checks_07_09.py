@@ -91,7 +91,8 @@ def test_8_2_bidirectional_final(capsys):
     checks.nb08_bidirectional_final(s["forward_final"], s["backward_final"], out, h_n, lengths)
     assert _line(capsys).startswith("✓ 8.2")
     checks.nb08_bidirectional_final(out[-1, 1, :H], out[0, 1, H:], out, h_n, lengths)
-    assert "padded step" in _line(capsys)
+    line = _line(capsys)
+    assert "padded step" in line and "last real step is t = 3 (Python index 2)" in line    # steps count from 1
     checks.nb08_bidirectional_final(out[0, 1, H:], out[2, 1, :H], out, h_n, lengths)
     assert "swapped" in _line(capsys)
 

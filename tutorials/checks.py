@@ -459,17 +459,19 @@ def nb08_bidirectional_final(forward_final, backward_final, out, h_n, lengths, b
     fwd, bwd = (np.asarray(v.numpy() if hasattr(v, "numpy") else v) for v in (forward_final, backward_final))
     o = out.numpy()
     assert fwd.shape == (H,) and bwd.shape == (H,), (f"each should be one state of {H} numbers "
-                                                     f"(out[t, {b}, :H] or out[t, {b}, H:]), got {fwd.shape}, "
-                                                     f"{bwd.shape}")
+                                                     f"(out[t - 1, {b}, :H] or out[t - 1, {b}, H:] for a step t), "
+                                                     f"got {fwd.shape}, {bwd.shape}")
     if np.allclose(fwd, o[-1, b, :H]) and not np.allclose(fwd, h_n.numpy()[0, b]):
-        assert False, f"out[-1] is a padded step of sequence {b} (zeros): its last real step is t = {n - 1}"
+        assert False, (f"out[-1] is a padded step of sequence {b} (zeros): its last real step is t = {n} "
+                       f"(Python index {n - 1})")
     if np.allclose(fwd, h_n.numpy()[1, b]) or np.allclose(bwd, h_n.numpy()[0, b]):
-        assert False, "the halves are swapped: out[t, b, :H] is the forward direction, out[t, b, H:] the backward"
-    assert np.allclose(fwd, h_n.numpy()[0, b]), (f"the forward direction ends at sequence {b}'s last real step "
-                                                 f"(index {n - 1}), in the first half :H")
+        assert False, ("the halves are swapped: out[t - 1, b, :H] is the forward direction, out[t - 1, b, H:] "
+                       "the backward")
+    assert np.allclose(fwd, h_n.numpy()[0, b]), (f"the forward direction ends at sequence {b}'s last real step, "
+                                                 f"t = {n} (Python index {n - 1}), in the first half :H")
     assert np.allclose(bwd, h_n.numpy()[1, b]), ("the backward direction ends after reading back to the first "
-                                                 "step (index 0), in the second half H:")
-    return f"h_n[0, {b}] = out[{n - 1}, {b}, :H] and h_n[1, {b}] = out[0, {b}, H:]"
+                                                 "step, t = 1 (Python index 0), in the second half H:")
+    return (f"h_n[0, {b}] = out[{n - 1}, {b}, :H] (step {n}) and h_n[1, {b}] = out[0, {b}, H:] (step 1)")
 
 
 @exercise("8.1 attention weights over a padded source")
