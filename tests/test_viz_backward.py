@@ -16,7 +16,7 @@ RED = "#c0392b"                                  # viz/render.py GRAD_COLOUR: ed
 
 
 def tanh_rnn(W, U, xs, h0, annotated=True):
-    """h_t = tanh(x_t W + h_{t-1} U), each step annotated with its t as nn.RNN's loop does; returns [h_0 .. h_T-1]."""
+    """h_t = tanh(x_t W + h_{t-1} U), each step annotated with its t as nn.RNN's loop does; returns [h_1 .. h_T]."""
     h, hs = h0, []
     with mg.scope("rnn"), mg.annotate(module=("rnn",), layer=0, direction="forward", cell="RNN", granularity="ops"):
         for t in range(xs.shape[0]):
@@ -217,3 +217,26 @@ def test_render_jacobian_norms_for_rnn_lstm_and_gru(tmp_path):
         viz.render_jacobian_norms(pairs["RNN"][0])
     with pytest.raises(ValueError, match="not part of a graph"):
         viz.state_jacobians(pairs["RNN"][0], [mg.zeros(1, 4)])
+
+
+def test_jacobian_norms_are_plotted_at_the_time_step_of_each_state():
+    """The k-th norm is drawn at t = start + k: 1..T for h_1..h_T (the default, as step_states gives them),
+    0..T with start=0 when the states begin with the initial state h_0 (the point of dh_T/dh_0 sits at t = 0)."""
+    rng = np.random.default_rng(0)
+    W, U = (mg.tensor(rng.normal(size=shape) * 0.8, requires_grad=True) for shape in ((3, 4), (4, 4)))
+    h0 = mg.tensor(rng.normal(size=(2, 4)) * 0.5, requires_grad=True)     # a leaf, so that dh_T/dh_0 exists
+    hs = [h0] + tanh_rnn(W, U, mg.tensor(rng.normal(size=(5, 2, 3))), h0)   # [h_0, h_1, ..., h_5]
+    norms, later = viz.jacobian_norms(hs[-1], hs), viz.jacobian_norms(hs[-1], hs[1:])
+    assert len(norms["frobenius"]) == 6 and norms["frobenius"][1:] == later["frobenius"]
+    for fig, xs in ((viz.plot_jacobian_norms(later), [1, 2, 3, 4, 5]),
+                    (viz.plot_jacobian_norms(norms, start=0), [0, 1, 2, 3, 4, 5])):
+        lines = fig.axes[0].get_lines()
+        assert len(lines) == 2                                              # Frobenius and sigma_max
+        for line in lines:
+            assert list(line.get_xdata()) == xs
+        frob = [line for line in lines if line.get_linestyle() == "-"][0]
+        assert frob.get_ydata()[xs.index(5)] == pytest.approx(np.sqrt(8))    # dh_T/dh_T = I (8 units) at t = T = 5
+    _, fig = viz.render_jacobian_norms({"a": (hs[-1], hs), "b": (hs[-1], hs[1:])}, start=0)
+    assert [list(line.get_xdata())[0] for line in fig.axes[0].get_lines()] == [0, 0, 0, 0]
+    with pytest.raises(TypeError, match="start must be an int"):
+        viz.plot_jacobian_norms(norms, start=0.5)

@@ -7,6 +7,7 @@
     g, = mg.autograd.grad(loss, w, create_graph=True)
     viz.draw_graph(g, passes='both')                                 # BPTT beside the forward pass
     norms, fig = viz.render_jacobian_norms(hs[-1], hs, 'jac.png')    # exact ||dh_T/dh_t||, F and sigma_max
+    viz.plot_jacobian_norms(viz.jacobian_norms(h_T, [h0] + hs), start=0)  # states from h_0: drawn at t = 0..T
 
 Options of draw_graph/render: detail='op' (every op) or 'cell' (one node per cell application, the input
 projection folded in); rolled=True (one step, the recurrence through a 1-step delay); grads=True (colour
