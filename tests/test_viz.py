@@ -1,4 +1,5 @@
 """viz: graph capture, the DOT structure of unrolled/rolled/elided pictures, rendering with dot, gradient flow."""
+import json
 import re
 import shutil
 import xml.etree.ElementTree as ET
@@ -11,6 +12,7 @@ import viz
 from minigrad import nn
 from viz import demo
 from viz.__main__ import main as cli
+from viz.render import run_dot
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' is not installed")
 
@@ -301,6 +303,31 @@ def test_cell_detail_aligns_layers_and_reverse_runs_backwards():
     assert sorted(v.get("label", "").split("\n")[0] for v in xs) == ["x[1]", "x[2]", "x[3]"]
 
 
+@needs_dot
+@pytest.mark.parametrize("kind, layers, bidirectional", [("LSTM", 1, False), ("LSTM", 2, False), ("LSTM", 1, True),
+                                                         ("LSTM", 2, True), ("GRU", 1, False), ("RNN", 2, False)])
+def test_cell_detail_draws_each_layers_steps_on_one_straight_row(kind, layers, bidirectional):
+    """Graphviz's own layout (dot -Tjson): the cells t = 1..T of one layer-direction share one y (within 1 pt),
+    although an LSTM passes two states, h_t and c_t, from each step to the next (two parallel edges)."""
+    mg.manual_seed(0)
+    m = getattr(nn, kind)(3, 4, num_layers=layers, bidirectional=bidirectional)
+    out, _ = m(mg.randn(4, 2, 3))
+    source = viz.draw_graph(out.sum(), module=m, detail="cell").source
+    layout = json.loads(run_dot(source, "json"))
+    rows = {}
+    for obj in layout["objects"]:
+        if obj["name"].startswith("cell:"):
+            layer, t = obj["name"][len("cell:"):].rsplit("/t", 1)
+            rows.setdefault(layer, {})[int(t)] = float(obj["pos"].split(",")[1])
+    assert len(rows) == layers * (1 + bidirectional)
+    for layer, ys in rows.items():
+        assert sorted(ys) == [0, 1, 2, 3], layer
+        assert max(ys.values()) - min(ys.values()) <= 1.0, (layer, ys)
+    if kind == "LSTM":                   # both states stay drawn: an h_t and a c_t edge between each two steps
+        for state in "hc":
+            assert len(re.findall(f'label="{state}[₁-₄]"', source)) == 3 * len(rows)
+
+
 @pytest.mark.parametrize("cell, layers, bidirectional", [("rnn", 1, False), ("lstm", 2, False), ("gru", 2, True)])
 def test_cell_detail_puts_x_t_inside_its_layers_cluster(cell, layers, bidirectional):
     model, loss, names = demo.build(cell, layers=layers, steps=3, bidirectional=bidirectional)
@@ -563,9 +590,10 @@ GOLDEN = r'''digraph minigrad {
 	"op4" -> "op5" [weight="4"]
 	"op5" -> "op6"
 	"op6" -> "output"
-	"op2" -> "op3" [style=invis]
 }
 '''
+# No invisible step-order edge "op2" -> "op3": the state edge h₁ already joins the last op of step 1 to the
+# first op of step 2, and a second, unlabelled edge beside it bends the chain of steps (render._step_order).
 
 
 def golden_rnn(scopes=("rnn", "l0", "t={}")):

@@ -161,7 +161,8 @@ def to_digraph(view, grads=False, rankdir="LR"):
         if unit.kind in ("param", "leaf"):
             colours[unit.key] = PARAM_COLOURS[len(colours) % len(PARAM_COLOURS)]
     members, children = _cluster_tree(view)
-    bus_nodes, edge_lines = _edges(view, colours, cells)
+    drawn = set()                                  # (tail, head) pairs already joined by an edge
+    bus_nodes, edge_lines = _edges(view, colours, cells, drawn)
     body = dot.body
     stack = [((), 0)]
     while stack:                                   # clusters, nested, without recursion
@@ -180,7 +181,7 @@ def to_digraph(view, grads=False, rankdir="LR"):
         stack.extend((c, 0) for c in reversed(children.get(path, [])))
     body.extend(edge_lines)
     if not cells and not view.rolled:
-        body.extend(_step_order(view))
+        body.extend(_step_order(view, drawn))
     if cells:
         columns = {}
         for unit in view.units.values():
@@ -194,11 +195,12 @@ def to_digraph(view, grads=False, rankdir="LR"):
     return dot
 
 
-def _edges(view, colours, cells):
+def _edges(view, colours, cells, drawn):
     """DOT lines for the edges. A unit that feeds many time steps (a parameter, the cut input projection)
     gets a bus: one line running along the steps with a tap into each; edges gathered from many steps (into
     a stack of outputs) share one the same way. Every edge then spans about one rank, so the layout grows
-    linearly with the number of steps (a direct fan would need ~T^2/2 bends)."""
+    linearly with the number of steps (a direct fan would need ~T^2/2 bends). `drawn` collects the (tail, head)
+    pairs of the edges written."""
     units = view.units
     order = {k: i for i, k in enumerate(units)}
     when = (lambda u: (u.t, order[u.key])) if cells else (lambda u: (order[u.key],))
@@ -236,10 +238,10 @@ def _edges(view, colours, cells):
                     lines.append(_edge(view, e, colours, cells, src=p))
                 else:
                     lines.append(_edge(view, e, colours, cells, dst=p, arrowhead="none"))
-    return nodes, [_edge(view, e, colours, cells) for e in view.edges if id(e) not in bundled] + lines
+    return nodes, [_edge(view, e, colours, cells, drawn=drawn) for e in view.edges if id(e) not in bundled] + lines
 
 
-def _edge(view, edge, colours, cells, src=None, dst=None, arrowhead=None):
+def _edge(view, edge, colours, cells, src=None, dst=None, arrowhead=None, drawn=None):
     attrs = dict(EDGE_STYLE[edge.kind])
     if arrowhead:
         attrs["arrowhead"] = arrowhead
@@ -259,12 +261,18 @@ def _edge(view, edge, colours, cells, src=None, dst=None, arrowhead=None):
         attrs["color"] = colours[edge.src]
     if edge.label:
         attrs["label"] = edge.label
+    if drawn is not None:
+        if (a, b) in drawn:                        # a second edge between the same two units (an LSTM's c_t
+            attrs["constraint"] = "false"          # beside h_t): the first one sets the layout, else dot
+        drawn.add((a, b))                          # bends the chain where the two labels sit side by side
     return f"\t{_quote(a)} -> {_quote(b)}{_attrs(attrs, brackets=True)}\n"
 
 
-def _step_order(view):
+def _step_order(view, drawn):
     """Op detail: an invisible edge from the last op of each step to the first op of the next one (in the
-    order they ran) keeps the steps of one group apart along the time axis, even without a state edge."""
+    order they ran) keeps the steps of one group apart along the time axis, even without a state edge. Where a
+    state edge already joins the two ops (a fused step) it is left out: a parallel edge beside the labelled
+    one would bend the chain."""
     steps = {}
     for i, unit in enumerate(view.units.values()):
         if unit.group is not None and unit.kind == "op":
@@ -273,7 +281,8 @@ def _step_order(view):
     for by_t in steps.values():
         ran = sorted(by_t.values(), key=lambda keys: int(keys[0][2:]))
         for a, b in zip(ran, ran[1:]):
-            lines.append(f"\t{_quote(a[-1])} -> {_quote(b[0])} [style=invis]\n")
+            if (a[-1], b[0]) not in drawn:
+                lines.append(f"\t{_quote(a[-1])} -> {_quote(b[0])} [style=invis]\n")
     return lines
 
 
