@@ -58,6 +58,13 @@ def test_indent_counts_leading_whitespace_read_so_far():
     np.testing.assert_array_equal(ic.text_features("a:\n  b c\n \n")["indent"], [0, 0, 0, 1, 2, 2, 2, 2, 2, 1, 1])
 
 
+def test_leading_ws_marks_only_the_whitespace_before_a_lines_first_other_character():
+    text = "a b\n  x = 1\n\t y\n \nz"
+    want = "...." + "11" + "......" + "11" + ".." + "1" + "." + "."
+    assert len(text) == len(want)
+    np.testing.assert_array_equal(ic.text_features(text)["leading_ws"], mask(want))
+
+
 def test_string_literals_know_quotes_escapes_comments_and_triple_quotes():
     cases = [
         ("x='a#b' # it's\n", "..1111........."),
@@ -169,7 +176,7 @@ def test_inspect_writes_html_and_png(runs, capsys):
                "--chars", "150", "--top", "2") == 0
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].split() == ["feature", "best", "cell", "r"]
-    assert [line.split()[0] for line in printed[1:8]] == list(ic.FEATURES)
+    assert [line.split()[0] for line in printed[1:1 + len(ic.FEATURES)]] == list(ic.FEATURES)
     assert "indent         (constant on this text)" in printed
     assert printed[-1] == f"wrote {out} and {png}"
     page = open(out, encoding="utf-8").read()

@@ -23,6 +23,7 @@ FEATURES = {
     "bracket_depth": "nesting depth of (), [] and {}",
     "speaker_name": "on a speaker's name line (Shakespeare's 'ROMEO:', 'First Citizen:')",
     "indent": "leading whitespace read so far on the line (source code)",
+    "leading_ws": "on the line's leading whitespace, before its first other character (source code)",
     "in_string": "inside a Python string literal, from its opening quote to before its closing one",
 }
 OPEN, CLOSE = "([{", ")]}"
@@ -33,7 +34,7 @@ OPEN, CLOSE = "([{", ")]}"
 def text_features(text):
     """{feature name: float64 array of len(text)}, one value per character (see FEATURES)."""
     n = len(text)
-    position, quotes, depth, indent = (np.zeros(n) for _ in range(4))
+    position, quotes, depth, indent, leading_ws = (np.zeros(n) for _ in range(5))
     col, inside, level, lead, leading = 0, False, 0, 0, True
     for i, ch in enumerate(text):
         position[i] = col
@@ -44,12 +45,13 @@ def text_features(text):
         leading = leading and ch in " \t"
         lead += leading
         indent[i] = lead
+        leading_ws[i] = leading
         col += 1
         if ch == "\n":
             col, lead, leading = 0, 0, True
     return {"line_position": position, "in_quotes": quotes, "in_brackets": (depth > 0).astype(np.float64),
             "bracket_depth": depth, "speaker_name": speaker_lines(text), "indent": indent,
-            "in_string": string_literals(text)}
+            "leading_ws": leading_ws, "in_string": string_literals(text)}
 
 
 def is_speaker(line):
